@@ -1,0 +1,22 @@
+"""Installs the homework (hw), the reference solutions and the grader with their dependencies."""
+from setuptools import find_packages, setup
+
+setup(
+    name="cs285-policy-gradients",
+    version="1.0.0",
+    description="CS 285 policy-gradient homework (Lecture 5 part 5, Lecture 9 part 4) with its autograder",
+    python_requires=">=3.10",
+    packages=find_packages(include=["hw", "hw.*", "solutions", "solutions.*", "grader", "grader.*"]),
+    package_data={"grader": ["*.json", "*.toml", "gradescope/*"]},
+    install_requires=[
+        "tensorflow>=2.16",
+        "tensorflow-probability>=0.24",
+        "tf-keras>=2.16",  # tensorflow-probability imports it
+        "gymnasium[classic-control,mujoco]>=1.0",
+        "numpy",
+        "matplotlib",
+        "tqdm",
+        "pytest",
+    ],
+    extras_require={"dev": ["tensorboard"]},
+)
