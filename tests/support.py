@@ -1,0 +1,46 @@
+"""Helpers for the project's own tests: build an implementation package (the solutions,
+the stubs, a mutant or an independent variant) and run the public tests against it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from grader.stubs import GRADED_MODULES, ROOT, solution_source
+
+
+def make_implementation(directory: Path, *, mutations: dict[str, list[tuple[str, str]]] | None = None,
+                        sources: dict[str, str] | None = None, package: str = "impl") -> Path:
+    """Write `directory/package/` holding both graded modules and return `directory`.
+
+    Each module starts from the reference solution, or from `sources[module]` if given;
+    `mutations[module]` is a list of (old, new) text replacements applied in turn, each of
+    which must match exactly once, so that a mutant cannot silently stop being one.
+    """
+    target = directory / package
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "__init__.py").write_text("import hw  # noqa: F401\n")
+    for module in GRADED_MODULES:
+        text = (sources or {}).get(module)
+        if text is None:
+            text = solution_source(module)
+        for old, new in (mutations or {}).get(module, []):
+            count = text.count(old)
+            if count != 1:
+                raise AssertionError(f"mutation of {module}: {old!r} occurs {count} times, expected once")
+            text = text.replace(old, new)
+        (target / f"{module}.py").write_text(text)
+    return directory
+
+
+def run_public_tests(package: str, *pytest_args: str, pythonpath: Path | None = None,
+                     timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `pytest hw/tests` in a fresh process with HW_IMPLEMENTATION=package."""
+    env = dict(os.environ, HW_IMPLEMENTATION=package)
+    paths = [str(ROOT)] + ([str(pythonpath)] if pythonpath else [])
+    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--tb=short", *pytest_args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+    )
