@@ -72,11 +72,12 @@ def solution_source(module: str, root: Path = ROOT) -> str:
     return (root / "solutions" / f"{module}.py").read_text()
 
 
-def write_stubs(root: Path = ROOT, destination: Path | None = None) -> list[Path]:
-    """Write hw/<module>.py for every graded module (into `destination`/ if given)."""
+def write_stubs(root: Path = ROOT, destination: Path | None = None,
+                modules: tuple[str, ...] = GRADED_MODULES) -> list[Path]:
+    """Write hw/<module>.py for each graded module (into `destination`/ if given)."""
     destination = destination or root / "hw"
     written = []
-    for module in GRADED_MODULES:
+    for module in modules:
         path = destination / f"{module}.py"
         path.write_text(make_stub(solution_source(module, root), module))
         written.append(path)
