@@ -7,6 +7,7 @@ printed is shown after all if it fails.
 import os
 import sys
 import tempfile
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no C++ INFO/WARNING logs
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # no oneDNN banner; repeatable CPU sums
@@ -22,8 +23,10 @@ def _import_tensorflow_quietly() -> None:
     with tempfile.TemporaryFile(mode="w+b") as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
-            import tensorflow_probability  # noqa: F401
+            with warnings.catch_warnings():  # tensorflow-probability's own distutils deprecation
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import tensorflow  # noqa: F401
+                import tensorflow_probability  # noqa: F401
         except BaseException:
             os.dup2(saved_fd, 2)
             captured.seek(0)
