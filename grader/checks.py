@@ -1,0 +1,139 @@
+"""Comparisons for the hidden tests, with failure messages that say what was expected, what
+came back, by how much, and name the mistake when it is a common one.
+
+Everything here runs in the trusted grading process on plain NumPy arrays received from
+the sandbox, converted with np.asarray(..., dtype=np.float64) before any comparison.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class CheckFailed(AssertionError):
+    """A failed check (its message is what the student reads)."""
+
+
+def fmt(x, precision: int = 4) -> str:
+    x = np.asarray(x)
+    if x.ndim == 0:
+        return f"{float(x):.{precision}g}"
+    return np.array2string(x, precision=precision, threshold=10, edgeitems=3, max_line_width=100,
+                           separator=", ").replace("\n", " ")
+
+
+def as_array(value, what: str, *, dtype=np.float64) -> np.ndarray:
+    """The student's value as a float64 array (a CheckFailed if it is not one)."""
+    if value is None:
+        raise CheckFailed(f"{what}: returned None (did you forget a return statement?)")
+    if isinstance(value, dict):
+        raise CheckFailed(f"{what}: returned a dictionary, expected an array")
+    try:
+        array = np.asarray(value, dtype=dtype)
+    except (ValueError, TypeError) as exc:
+        raise CheckFailed(f"{what}: returned something that is not an array of numbers ({exc})") from None
+    return array
+
+
+def as_list(value, what: str, count: int) -> list[np.ndarray]:
+    if not isinstance(value, list):
+        shape = np.shape(value) if isinstance(value, np.ndarray) else type(value).__name__
+        raise CheckFailed(f"{what}: expected a list of {count} tensors (one per trainable variable), "
+                          f"got {shape}")
+    if len(value) != count:
+        raise CheckFailed(f"{what}: expected a list of {count} tensors (one per trainable variable), "
+                          f"got a list of {len(value)}")
+    return [as_array(v, f"{what}[{i}]") for i, v in enumerate(value)]
+
+
+def _close(got, expected, rtol, atol) -> bool:
+    return got.shape == expected.shape and bool(np.all(np.isfinite(got))) and \
+        bool(np.allclose(got, expected, rtol=rtol, atol=atol))
+
+
+def diagnose(got: np.ndarray, expected: np.ndarray, mistakes=(), *, rtol=1e-4, atol=1e-6,
+             batch_size: int | None = None) -> str:
+    """Name the mistake that explains `got`, if one does ('' otherwise)."""
+    for label, alternative in mistakes:
+        alternative = np.asarray(alternative, dtype=np.float64)
+        if alternative.shape == got.shape and _close(got, alternative, rtol * 10, atol * 10):
+            return f" This is what {label} gives."
+    if got.shape != expected.shape or not np.all(np.isfinite(got)):
+        return ""
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    if scale == 0.0 or not np.any(np.abs(got) > atol):
+        return ""
+    if _close(got, -expected, rtol * 10, atol * 10):
+        return " The sign is flipped (the gradient of the loss instead of the ascent direction grad J?)."
+    flat_e, flat_g = expected.reshape(-1), got.reshape(-1)
+    ratio = float(flat_g @ flat_e / (flat_e @ flat_e))
+    if ratio != 0 and _close(got, ratio * expected, rtol * 10, atol * 10):
+        named = [(2.0, "a factor 2 too large"), (0.5, "a missing factor 2"), (np.sqrt(2), "a factor sqrt(2) too large"),
+                 (1 / np.sqrt(2), "a missing factor sqrt(2) (epsilon instead of 2 epsilon?)")]
+        if batch_size and batch_size > 1:
+            named += [(float(batch_size), "a sum over the batch instead of a mean"),
+                      (1.0 / batch_size, "dividing by the batch size twice")]
+        for factor, label in named:
+            if abs(ratio / factor - 1) < 1e-3:
+                return f" It is off by a constant factor {ratio:.4g}: {label}."
+        if ratio < 0:
+            return f" It points the opposite way, scaled by {ratio:.4g} (a flipped sign?)."
+        return f" It is off by a constant factor {ratio:.4g}: the direction is right, the scale is not."
+    return ""
+
+
+def expect_close(got, expected, what: str, *, rtol: float = 1e-4, atol: float = 1e-6, mistakes=(),
+                 batch_size: int | None = None, hint: str = "") -> np.ndarray:
+    """The student's `got` must equal `expected` (shape and values)."""
+    expected = np.asarray(expected, dtype=np.float64)
+    got = as_array(got, what)
+    if got.shape != expected.shape:
+        if got.size == expected.size:
+            shape_hint = " (the same numbers in another shape?)"
+        elif got.ndim == 2 and expected.ndim == 1 and got.shape == (expected.shape[0],) * 2:
+            shape_hint = " ([B] times [B, 1] broadcasts to [B, B]: keep q_values one-dimensional)"
+        elif expected.ndim == 0 and got.ndim == 1:
+            shape_hint = " (expected a scalar: take the mean over the batch)"
+        elif expected.ndim == 0 and got.ndim >= 1:
+            shape_hint = " (expected a scalar)"
+        else:
+            shape_hint = ""
+        extra = diagnose(got, expected, mistakes, rtol=rtol, atol=atol, batch_size=batch_size)
+        raise CheckFailed(f"{what}: expected shape {expected.shape}, got shape {got.shape}{shape_hint}.{extra}"
+                          + (f" {hint}" if hint else ""))
+    if not np.all(np.isfinite(got)):
+        raise CheckFailed(f"{what}: got non-finite values {fmt(got)}; expected {fmt(expected)}."
+                          + (f" {hint}" if hint else ""))
+    if not np.allclose(got, expected, rtol=rtol, atol=atol):
+        error = float(np.max(np.abs(got - expected)))
+        relative = error / max(float(np.max(np.abs(expected))), 1e-300)
+        message = (f"{what}: expected {fmt(expected)}, got {fmt(got)} "
+                   f"(largest difference {error:.3g}, {relative:.3g} relative; tolerance rtol={rtol:g}, atol={atol:g}).")
+        message += diagnose(got, expected, mistakes, rtol=rtol, atol=atol, batch_size=batch_size)
+        if hint:
+            message += f" {hint}"
+        raise CheckFailed(message)
+    return got
+
+
+def expect_scalar(got, expected, what: str, **kwargs) -> float:
+    got = as_array(got, what)
+    if got.shape not in ((), (1,)):
+        raise CheckFailed(f"{what}: expected a scalar, got an array of shape {got.shape}"
+                          + (" (take the mean over the batch)" if got.ndim == 1 else ""))
+    return float(expect_close(got.reshape(()), np.asarray(expected, np.float64).reshape(()), what, **kwargs))
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
+def central_differences(function, theta: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """grad f(theta) by central differences, in float64."""
+    theta = np.asarray(theta, dtype=np.float64)
+    gradient = np.zeros_like(theta)
+    for i in range(theta.size):
+        step = np.zeros_like(theta)
+        step[i] = h
+        gradient[i] = (function(theta + step) - function(theta - step)) / (2 * h)
+    return gradient
