@@ -1,0 +1,168 @@
+"""The Part 1 public tests (hw/tests/test_policy_gradient.py) judged against known answers.
+
+They must pass against the reference solutions and against an independent correct
+implementation (tests/variants/part1_independent.py), fail everywhere against the
+untouched stubs with the TODO message, and catch each common mistake, applied to the
+solution as a text mutation, with a message that names it.
+
+Each run is a pytest subprocess (a fresh TensorFlow import, ~6-8 s). To keep the total
+short the mutants run in groups, one subprocess per group. That is sound because the
+mutants of a group change different functions (checked below), and each mutant's
+expected test exercises only its own function(s): its failure section must name the
+mistake, whatever else the other mutants of the group break.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from grader.stubs import ROOT, solution_source
+from tests.support import make_implementation, run_public_tests
+
+PUBLIC_TESTS = "hw/tests/test_policy_gradient.py"
+VARIANT = Path(__file__).parent / "variants" / "part1_independent.py"
+# The Part 1 public tests never use natural_gradient; a placeholder keeps these runs
+# independent of the state of Part 2.
+NOT_UNDER_TEST = '"""Part 2 is not under test in these runs."""\n'
+
+# (name, function mutated, [(old, new) replacements], expected failing test, phrase in its message)
+MUTANTS = [
+    ("policy_gradient returns the loss gradient", "policy_gradient",
+     [("return [-tf.convert_to_tensor(gradient)", "return [tf.convert_to_tensor(gradient)")],
+     "test_policy_gradient_matches_finite_differences_of_exact_J", "flipped sign"),
+    ("pseudo-loss summed instead of averaged", "discrete_pseudo_loss",
+     [("return tf.reduce_mean(weighted_negative_likelihoods)", "return tf.reduce_sum(weighted_negative_likelihoods)")],
+     "test_discrete_pseudo_loss_value", "sum instead of mean"),
+    ("q_values reshaped to [B, 1]", "discrete_pseudo_loss",
+     [("tf.multiply(negative_likelihoods, q_values)  # [B] * [B]",
+       "tf.multiply(negative_likelihoods, tf.reshape(q_values, [-1, 1]))")],
+     "test_discrete_pseudo_loss_value", "q_values broadcast to [B, B]"),
+    ("Gaussian without the log-sigma term", "gaussian_pseudo_loss",
+     [("+ tf.reduce_sum(log_std)  # + sum_j log sigma_j\n", "\n")],
+     "test_gaussian_pseudo_loss_value", "without the log-sigma term"),
+    ("Gaussian without the 1/2 log(2 pi) constant", "gaussian_pseudo_loss",
+     [("+ tf.reduce_sum(log_std)  # + sum_j log sigma_j\n"
+       "                            + 0.5 * action_dim * np.log(2.0 * np.pi))", "+ tf.reduce_sum(log_std))")],
+     "test_gaussian_pseudo_loss_value", "without the 1/2 log(2 pi) constant"),
+    ("Gaussian as plain squared error", "gaussian_pseudo_loss",
+     [("z = (actions - means) / tf.exp(log_std)", "z = actions - means"),
+      ("+ tf.reduce_sum(log_std)  # + sum_j log sigma_j\n"
+       "                            + 0.5 * action_dim * np.log(2.0 * np.pi))", ")")],
+     "test_gaussian_pseudo_loss_gradients_wrt_means_and_log_std", "plain squared error"),
+    ("reward-to-go without discount", "reward_to_go",
+     [("future = rewards[t] + gamma * future", "future = rewards[t] + future")],
+     "test_reward_to_go_by_hand", "no discount"),
+    ("reward-to-go discounted from the path's start", "reward_to_go",
+     [("future = rewards[t] + gamma * future", "future = gamma ** t * rewards[t] + future")],
+     "test_reward_to_go_by_hand", "discount counted from the path's start"),
+    ("discounted return without discount", "discounted_return",
+     [("discounts = gamma ** np.arange(len(rewards))", "discounts = np.ones(len(rewards))")],
+     "test_discounted_return_by_hand", "no discount"),
+    ("use_reward_to_go read the wrong way round", "estimate_q_values",
+     [("reward_to_go if use_reward_to_go else discounted_return",
+       "discounted_return if use_reward_to_go else reward_to_go")],
+     "test_estimate_q_values_concatenates_in_path_order", "wrong way round"),
+    ("gradient flows into the advantages", "importance_sampled_pseudo_loss",
+     [("advantages = tf.stop_gradient(tf.cast(advantages, log_probs.dtype))",
+       "advantages = tf.cast(advantages, log_probs.dtype)")],
+     "test_no_gradient_flows_into_q_values_or_old_log_probs", "tf.stop_gradient"),
+    ("importance ratio upside down", "importance_sampled_pseudo_loss",
+     [("tf.exp(log_probs - old_log_probs)  # pi_theta", "tf.exp(old_log_probs - log_probs)  # pi_theta")],
+     "test_importance_sampled_pseudo_loss_value", "ratio upside down"),
+    ("importance-sampled loss with a flipped sign", "importance_sampled_pseudo_loss",
+     [("return -tf.reduce_mean(ratios * advantages)", "return tf.reduce_mean(ratios * advantages)")],
+     "test_importance_sampled_pseudo_loss_value", "flipped sign"),
+]
+# Mutants of one group change different functions, and no expected test calls a function
+# that another mutant of its group changes: estimate_q_values calls reward_to_go and
+# discounted_return; policy_gradient's expected test (a categorical policy) calls
+# discrete_pseudo_loss.
+GROUPS = [
+    ["policy_gradient returns the loss gradient", "reward-to-go without discount",
+     "discounted return without discount", "importance ratio upside down", "Gaussian without the log-sigma term"],
+    ["pseudo-loss summed instead of averaged", "reward-to-go discounted from the path's start",
+     "Gaussian without the 1/2 log(2 pi) constant", "importance-sampled loss with a flipped sign"],
+    ["q_values reshaped to [B, 1]", "Gaussian as plain squared error", "use_reward_to_go read the wrong way round",
+     "gradient flows into the advantages"],
+]
+CALLS = {"estimate_q_values": {"reward_to_go", "discounted_return"}, "policy_gradient": {"discrete_pseudo_loss"}}
+
+
+def output(result) -> str:
+    return result.stdout + result.stderr
+
+
+def failure_sections(text: str) -> dict[str, str]:
+    """Pytest's --tb=short report, split into {test id: its failure section}."""
+    parts = re.split(r"^_+ (\S+) _+$", text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def enclosing_function(source: str, text: str) -> str:
+    """The name of the top-level function of `source` that holds `text`."""
+    offset = source.index(text)
+    line = source.count("\n", 0, offset) + 1
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.lineno <= line <= node.end_lineno:
+            return node.name
+    raise AssertionError(f"{text!r} is not inside a function")
+
+
+def test_public_tests_pass_against_the_solutions():
+    result = run_public_tests("solutions", PUBLIC_TESTS)
+    assert result.returncode == 0, output(result)[-5000:]
+    assert re.search(r"\b\d+ passed\b", result.stdout) and " failed" not in result.stdout, result.stdout[-2000:]
+
+
+def test_every_public_test_fails_against_the_stubs_with_the_todo_message():
+    result = run_public_tests("hw", PUBLIC_TESTS)
+    text = output(result)
+    assert result.returncode == 1, text[-5000:]
+    assert not re.search(r"\b\d+ passed\b", text), f"some public tests pass against the untouched stubs:\n{text[-3000:]}"
+    assert "NotImplementedError: discounted_return: TODO, " in text
+    assert "NotImplementedError: discrete_pseudo_loss: TODO, step 2 of the lecture's pseudocode" in text
+    assert "(hw/policy_gradient.py)" in text
+
+
+def test_public_tests_pass_against_an_independent_implementation(tmp_path):
+    package = make_implementation(tmp_path, sources={"policy_gradient": VARIANT.read_text(),
+                                                     "natural_gradient": NOT_UNDER_TEST})
+    result = run_public_tests("impl", PUBLIC_TESTS, pythonpath=package)
+    assert result.returncode == 0, output(result)[-5000:]
+
+
+def test_mutant_groups_are_sound():
+    by_name = {mutant[0]: mutant for mutant in MUTANTS}
+    assert sorted(name for group in GROUPS for name in group) == sorted(by_name), "every mutant in one group"
+    source = solution_source("policy_gradient")
+    for group in GROUPS:
+        functions = []
+        for name in group:
+            _, function, replacements, _, _ = by_name[name]
+            assert {enclosing_function(source, old) for old, _ in replacements} == {function}, name
+            functions.append(function)
+        assert len(set(functions)) == len(functions), f"two mutants of one function in a group: {group}"
+        for function in functions:
+            assert not CALLS.get(function, set()) & set(functions), f"{function} calls a mutated function: {group}"
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=[f"group{i}" for i in range(1, len(GROUPS) + 1)])
+def test_each_common_mistake_fails_a_public_test_that_names_it(tmp_path, group):
+    mutants = [mutant for mutant in MUTANTS if mutant[0] in group]
+    replacements = [replacement for mutant in mutants for replacement in mutant[2]]
+    package = make_implementation(tmp_path, mutations={"policy_gradient": replacements},
+                                  sources={"natural_gradient": NOT_UNDER_TEST})
+    result = run_public_tests("impl", PUBLIC_TESTS, pythonpath=package)
+    text = output(result)
+    assert result.returncode == 1, text[-5000:]
+    sections = failure_sections(text)
+    for name, _, _, test, phrase in mutants:
+        failures = {test_id: section for test_id, section in sections.items()
+                    if test_id == test or test_id.startswith(test + "[")}
+        assert failures, f"mutant {name!r}: {test} did not fail. Failed: {sorted(sections)}\n{text[-3000:]}"
+        assert any(phrase in section for section in failures.values()), (
+            f"mutant {name!r}: {test} failed without naming the mistake ({phrase!r}):\n"
+            + "\n".join(failures.values())[-3000:])
