@@ -68,6 +68,7 @@ def build_results(outcomes: dict[str, Outcome], *, execution_time: float, config
             "output": outcome.message or ("passed" if outcome.passed else "failed"),
             "tags": [spec.part, spec.key],
             "visibility": visibility,
+            "extra_data": {"seconds": round(outcome.seconds, 2)},
         })
     for key, outcome in outcomes.items():  # a test without points (should not happen: a project test checks)
         if key not in known:

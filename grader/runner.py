@@ -134,6 +134,7 @@ def grade(submission: Path, out: Path, *, quiet: bool = False, config: dict | No
         sandbox = Sandbox(files, call_timeout=float(limits.get("call_timeout", 60)),
                           startup_timeout=float(limits.get("startup_timeout", 180)),
                           total_timeout=float(limits.get("total_timeout", 900)), missing=missing)
+        sandbox.start()  # imports TensorFlow in the child while this process loads the tests
         notes.append(f"isolation: {sandbox.iso.note}")
         _CURRENT.update(sandbox=sandbox, config=config)
         recorder = Recorder(sandbox)

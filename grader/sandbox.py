@@ -310,6 +310,7 @@ class Sandbox:
             self.module_status[module] = why
         self.hung: dict[tuple[str, str], str] = {}
         self.process: subprocess.Popen | None = None
+        self.ready = False
         self.output = ""  # student output of the current test (reset by the plugin)
         self.restarts = 0
         self.calls: list[CallRecord] = []
@@ -343,8 +344,17 @@ class Sandbox:
         for fd in (self.request_fd, self.response_fd, self.process.stdout.fileno(), self.process.stderr.fileno()):
             os.set_blocking(fd, False)
         self.restarts += 1
+        self.ready = False
+
+    def start(self) -> None:
+        """Start the child now (it imports TensorFlow while the caller does other work)."""
+        if self.process is None:
+            self._spawn()
+
+    def _wait_ready(self) -> None:
         try:
-            body = self._exchange(None, self.startup_timeout, "starting the sandbox")
+            body = self._exchange(None, max(30.0, min(self.startup_timeout, self._time_left())),
+                                  "starting the sandbox")
         except StudentError as exc:
             output = self.output.strip()
             self.kill()
@@ -353,12 +363,14 @@ class Sandbox:
         if body.get("ok") != "ready":
             self.kill()
             raise GraderError(f"the sandbox process did not start: {body!r}")
+        self.ready = True
         for module, status in self.module_status.items():
             if status is None:  # imported fine in an earlier child: import it again
                 self._import(module)
 
     def kill(self) -> None:
         process, self.process = self.process, None
+        self.ready = False
         if process is None:
             return
         try:
@@ -498,9 +510,11 @@ class Sandbox:
         return f"{what} ended the process (exit code {code}, e.g. os._exit or a crash)"
 
     def _ensure_process(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None or (self.ready and self.process.poll() is not None):
             self.kill()
             self._spawn()
+        if not self.ready:
+            self._wait_ready()
 
     def _time_left(self) -> float:
         return self.deadline - time.monotonic()
