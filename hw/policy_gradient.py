@@ -53,8 +53,8 @@ def discounted_return(rewards, gamma: float) -> np.ndarray:
         [T] float64 np.ndarray, every entry the same number sum_t gamma^t r_t.
     """
     rewards = np.asarray(rewards, dtype=np.float64)
-    # TODO: the return sum_t gamma^t r_t (discounted from the trajectory's start), repeated for each of the T steps
-    raise NotImplementedError("discounted_return: TODO, the return sum_t gamma^t r_t (discounted from the trajectory's start), repeated for each of the T steps (hw/policy_gradient.py)")
+    # TODO: the whole return sum_t gamma^t r_t, repeated for each of the T steps
+    raise NotImplementedError('discounted_return: TODO, the whole return sum_t gamma^t r_t, repeated for each of the T steps (hw/policy_gradient.py)')
 
 
 def reward_to_go(rewards, gamma: float) -> np.ndarray:
@@ -89,8 +89,8 @@ def estimate_q_values(rewards_per_path, gamma: float, use_reward_to_go: bool) ->
         [sum_i T_i] float64 np.ndarray: the per-trajectory Q-values concatenated in path
         order, so that entry k matches the k-th row of the batch of observations and actions.
     """
-    # TODO: Q-values of each path (reward_to_go or discounted_return, as use_reward_to_go says), concatenated in path order
-    raise NotImplementedError('estimate_q_values: TODO, Q-values of each path (reward_to_go or discounted_return, as use_reward_to_go says), concatenated in path order (hw/policy_gradient.py)')
+    # TODO: each path's Q-values (use_reward_to_go picks the estimator), concatenated in path order
+    raise NotImplementedError("estimate_q_values: TODO, each path's Q-values (use_reward_to_go picks the estimator), concatenated in path order (hw/policy_gradient.py)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -118,13 +118,13 @@ def discrete_pseudo_loss(logits, actions, q_values) -> tf.Tensor:
     q_values = tf.stop_gradient(tf.cast(q_values, logits.dtype))  # [B]
     # Lecture, step 2:
     #   negative_likelihoods = tf.nn.softmax_cross_entropy_with_logits(labels=actions, logits=logits)
-    # TODO: step 2 of the lecture's pseudocode: negative_likelihoods [B], the -log pi(a_i|s_i) of each taken action (cross-entropy with one-hot labels)
-    raise NotImplementedError("discrete_pseudo_loss: TODO, step 2 of the lecture's pseudocode: negative_likelihoods [B], the -log pi(a_i|s_i) of each taken action (cross-entropy with one-hot labels) (hw/policy_gradient.py)")
+    # TODO: step 2 of the lecture's pseudocode: negative_likelihoods [B], -log pi(a_i|s_i) of each action
+    raise NotImplementedError("discrete_pseudo_loss: TODO, step 2 of the lecture's pseudocode: negative_likelihoods [B], -log pi(a_i|s_i) of each action (hw/policy_gradient.py)")
     # Lecture, steps 3 and 4:
     #   weighted_negative_likelihoods = tf.multiply(negative_likelihoods, q_values)   # [B]
     #   loss = tf.reduce_mean(weighted_negative_likelihoods)                          # scalar
-    # TODO: steps 3-4 of the lecture's pseudocode: weight each -log pi(a_i|s_i) [B] by its q_i [B] (no broadcasting to [B, B]), then take the mean over the batch
-    raise NotImplementedError("discrete_pseudo_loss: TODO, steps 3-4 of the lecture's pseudocode: weight each -log pi(a_i|s_i) [B] by its q_i [B] (no broadcasting to [B, B]), then take the mean over the batch (hw/policy_gradient.py)")
+    # TODO: steps 3-4 of the lecture's pseudocode: weight each negative likelihood by its q_i, then the mean
+    raise NotImplementedError("discrete_pseudo_loss: TODO, steps 3-4 of the lecture's pseudocode: weight each negative likelihood by its q_i, then the mean (hw/policy_gradient.py)")
 
 
 def gaussian_pseudo_loss(means, log_std, actions, q_values) -> tf.Tensor:
@@ -154,13 +154,13 @@ def gaussian_pseudo_loss(means, log_std, actions, q_values) -> tf.Tensor:
     actions = tf.cast(actions, means.dtype)  # [B, D]
     q_values = tf.stop_gradient(tf.cast(q_values, means.dtype))  # [B], constants
     action_dim = tf.cast(tf.shape(means)[-1], means.dtype)  # D
-    # TODO: step 2 for continuous actions: negative_likelihoods [B], the full -log N(a_i; mu_i, diag(sigma)^2) of the docstring, summed over the D action dimensions
-    raise NotImplementedError('gaussian_pseudo_loss: TODO, step 2 for continuous actions: negative_likelihoods [B], the full -log N(a_i; mu_i, diag(sigma)^2) of the docstring, summed over the D action dimensions (hw/policy_gradient.py)')
+    # TODO: step 2 for continuous actions: negative_likelihoods [B], the docstring's full -log N(a_i; mu_i, sigma^2)
+    raise NotImplementedError("gaussian_pseudo_loss: TODO, step 2 for continuous actions: negative_likelihoods [B], the docstring's full -log N(a_i; mu_i, sigma^2) (hw/policy_gradient.py)")
     # Lecture, steps 3 and 4, as for the discrete policy:
     #   weighted_negative_likelihoods = tf.multiply(negative_likelihoods, q_values)   # [B]
     #   loss = tf.reduce_mean(weighted_negative_likelihoods)                          # scalar
-    # TODO: steps 3-4 of the lecture's pseudocode: weight each -log N(a_i; mu_i, sigma^2) [B] by its q_i [B], then take the mean over the batch
-    raise NotImplementedError("gaussian_pseudo_loss: TODO, steps 3-4 of the lecture's pseudocode: weight each -log N(a_i; mu_i, sigma^2) [B] by its q_i [B], then take the mean over the batch (hw/policy_gradient.py)")
+    # TODO: steps 3-4 of the lecture's pseudocode: weight each negative likelihood by its q_i, then the mean
+    raise NotImplementedError("gaussian_pseudo_loss: TODO, steps 3-4 of the lecture's pseudocode: weight each negative likelihood by its q_i, then the mean (hw/policy_gradient.py)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -184,12 +184,12 @@ def policy_gradient(policy, observations, actions, q_values) -> list[tf.Tensor]:
     variables = policy.trainable_variables
     with tf.GradientTape() as tape:
         predictions = policy.predictions(observations)  # step 1: logits [N*T, Da], or means [N*T, D]
-        # TODO: step 4 of the lecture's pseudocode: loss, the pseudo-loss that matches the policy (discrete_pseudo_loss, or gaussian_pseudo_loss with policy.log_std)
-        raise NotImplementedError("policy_gradient: TODO, step 4 of the lecture's pseudocode: loss, the pseudo-loss that matches the policy (discrete_pseudo_loss, or gaussian_pseudo_loss with policy.log_std) (hw/policy_gradient.py)")
+        # TODO: steps 2-4 of the lecture's pseudocode: loss, the pseudo-loss for this policy (discrete or Gaussian)
+        raise NotImplementedError("policy_gradient: TODO, steps 2-4 of the lecture's pseudocode: loss, the pseudo-loss for this policy (discrete or Gaussian) (hw/policy_gradient.py)")
     # Step 5: gradients = tape.gradient(loss, variables), the gradient of the *loss* -J~.
     gradients = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    # TODO: turn the loss gradients into the ascent direction grad J (mind the sign), one dense tf.Tensor per variable
-    raise NotImplementedError('policy_gradient: TODO, turn the loss gradients into the ascent direction grad J (mind the sign), one dense tf.Tensor per variable (hw/policy_gradient.py)')
+    # TODO: the ascent direction grad J from the loss gradients (mind the sign), dense tf.Tensors
+    raise NotImplementedError('policy_gradient: TODO, the ascent direction grad J from the loss gradients (mind the sign), dense tf.Tensors (hw/policy_gradient.py)')
 
 
 def importance_sampled_pseudo_loss(log_probs, old_log_probs, advantages) -> tf.Tensor:
@@ -215,5 +215,5 @@ def importance_sampled_pseudo_loss(log_probs, old_log_probs, advantages) -> tf.T
     log_probs = tf.convert_to_tensor(log_probs)
     old_log_probs = tf.stop_gradient(tf.cast(old_log_probs, log_probs.dtype))  # [B], constants
     advantages = tf.stop_gradient(tf.cast(advantages, log_probs.dtype))  # [B], constants
-    # TODO: the importance-weighted surrogate loss -1/B sum_i exp(log_probs_i - old_log_probs_i) A_i (a scalar)
-    raise NotImplementedError('importance_sampled_pseudo_loss: TODO, the importance-weighted surrogate loss -1/B sum_i exp(log_probs_i - old_log_probs_i) A_i (a scalar) (hw/policy_gradient.py)')
+    # TODO: the importance-weighted surrogate loss of the docstring, a scalar
+    raise NotImplementedError('importance_sampled_pseudo_loss: TODO, the importance-weighted surrogate loss of the docstring, a scalar (hw/policy_gradient.py)')

@@ -53,7 +53,7 @@ def discounted_return(rewards, gamma: float) -> np.ndarray:
         [T] float64 np.ndarray, every entry the same number sum_t gamma^t r_t.
     """
     rewards = np.asarray(rewards, dtype=np.float64)
-    # BEGIN SOLUTION: the return sum_t gamma^t r_t (discounted from the trajectory's start), repeated for each of the T steps
+    # BEGIN SOLUTION: the whole return sum_t gamma^t r_t, repeated for each of the T steps
     discounts = gamma ** np.arange(len(rewards))  # gamma^0, gamma^1, ..., gamma^(T-1)
     return np.full(len(rewards), np.sum(discounts * rewards))
     # END SOLUTION
@@ -97,7 +97,7 @@ def estimate_q_values(rewards_per_path, gamma: float, use_reward_to_go: bool) ->
         [sum_i T_i] float64 np.ndarray: the per-trajectory Q-values concatenated in path
         order, so that entry k matches the k-th row of the batch of observations and actions.
     """
-    # BEGIN SOLUTION: Q-values of each path (reward_to_go or discounted_return, as use_reward_to_go says), concatenated in path order
+    # BEGIN SOLUTION: each path's Q-values (use_reward_to_go picks the estimator), concatenated in path order
     estimator = reward_to_go if use_reward_to_go else discounted_return
     return np.concatenate([estimator(rewards, gamma) for rewards in rewards_per_path])
     # END SOLUTION
@@ -128,14 +128,14 @@ def discrete_pseudo_loss(logits, actions, q_values) -> tf.Tensor:
     q_values = tf.stop_gradient(tf.cast(q_values, logits.dtype))  # [B]
     # Lecture, step 2:
     #   negative_likelihoods = tf.nn.softmax_cross_entropy_with_logits(labels=actions, logits=logits)
-    # BEGIN SOLUTION: step 2 of the lecture's pseudocode: negative_likelihoods [B], the -log pi(a_i|s_i) of each taken action (cross-entropy with one-hot labels)
+    # BEGIN SOLUTION: step 2 of the lecture's pseudocode: negative_likelihoods [B], -log pi(a_i|s_i) of each action
     one_hot_actions = tf.one_hot(actions, depth=tf.shape(logits)[-1], dtype=logits.dtype)  # [B, A]
     negative_likelihoods = tf.nn.softmax_cross_entropy_with_logits(labels=one_hot_actions, logits=logits)
     # END SOLUTION
     # Lecture, steps 3 and 4:
     #   weighted_negative_likelihoods = tf.multiply(negative_likelihoods, q_values)   # [B]
     #   loss = tf.reduce_mean(weighted_negative_likelihoods)                          # scalar
-    # BEGIN SOLUTION: steps 3-4 of the lecture's pseudocode: weight each -log pi(a_i|s_i) [B] by its q_i [B] (no broadcasting to [B, B]), then take the mean over the batch
+    # BEGIN SOLUTION: steps 3-4 of the lecture's pseudocode: weight each negative likelihood by its q_i, then the mean
     weighted_negative_likelihoods = tf.multiply(negative_likelihoods, q_values)  # [B] * [B]
     return tf.reduce_mean(weighted_negative_likelihoods)  # 1/B sum_i, a scalar
     # END SOLUTION
@@ -168,7 +168,7 @@ def gaussian_pseudo_loss(means, log_std, actions, q_values) -> tf.Tensor:
     actions = tf.cast(actions, means.dtype)  # [B, D]
     q_values = tf.stop_gradient(tf.cast(q_values, means.dtype))  # [B], constants
     action_dim = tf.cast(tf.shape(means)[-1], means.dtype)  # D
-    # BEGIN SOLUTION: step 2 for continuous actions: negative_likelihoods [B], the full -log N(a_i; mu_i, diag(sigma)^2) of the docstring, summed over the D action dimensions
+    # BEGIN SOLUTION: step 2 for continuous actions: negative_likelihoods [B], the docstring's full -log N(a_i; mu_i, sigma^2)
     z = (actions - means) / tf.exp(log_std)  # [B, D], (a_j - mu_j) / sigma_j
     negative_likelihoods = (0.5 * tf.reduce_sum(tf.square(z), axis=-1)  # 1/2 sum_j z_j^2, [B]
                             + tf.reduce_sum(log_std)  # + sum_j log sigma_j
@@ -177,7 +177,7 @@ def gaussian_pseudo_loss(means, log_std, actions, q_values) -> tf.Tensor:
     # Lecture, steps 3 and 4, as for the discrete policy:
     #   weighted_negative_likelihoods = tf.multiply(negative_likelihoods, q_values)   # [B]
     #   loss = tf.reduce_mean(weighted_negative_likelihoods)                          # scalar
-    # BEGIN SOLUTION: steps 3-4 of the lecture's pseudocode: weight each -log N(a_i; mu_i, sigma^2) [B] by its q_i [B], then take the mean over the batch
+    # BEGIN SOLUTION: steps 3-4 of the lecture's pseudocode: weight each negative likelihood by its q_i, then the mean
     return tf.reduce_mean(tf.multiply(negative_likelihoods, q_values))  # 1/B sum_i -log N_i q_i
     # END SOLUTION
 
@@ -203,7 +203,7 @@ def policy_gradient(policy, observations, actions, q_values) -> list[tf.Tensor]:
     variables = policy.trainable_variables
     with tf.GradientTape() as tape:
         predictions = policy.predictions(observations)  # step 1: logits [N*T, Da], or means [N*T, D]
-        # BEGIN SOLUTION: step 4 of the lecture's pseudocode: loss, the pseudo-loss that matches the policy (discrete_pseudo_loss, or gaussian_pseudo_loss with policy.log_std)
+        # BEGIN SOLUTION: steps 2-4 of the lecture's pseudocode: loss, the pseudo-loss for this policy (discrete or Gaussian)
         if policy.discrete:
             loss = discrete_pseudo_loss(predictions, actions, q_values)
         else:
@@ -211,7 +211,7 @@ def policy_gradient(policy, observations, actions, q_values) -> list[tf.Tensor]:
         # END SOLUTION
     # Step 5: gradients = tape.gradient(loss, variables), the gradient of the *loss* -J~.
     gradients = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    # BEGIN SOLUTION: turn the loss gradients into the ascent direction grad J (mind the sign), one dense tf.Tensor per variable
+    # BEGIN SOLUTION: the ascent direction grad J from the loss gradients (mind the sign), dense tf.Tensors
     return [-tf.convert_to_tensor(gradient) for gradient in gradients]  # dense even if IndexedSlices
     # END SOLUTION
 
@@ -239,7 +239,7 @@ def importance_sampled_pseudo_loss(log_probs, old_log_probs, advantages) -> tf.T
     log_probs = tf.convert_to_tensor(log_probs)
     old_log_probs = tf.stop_gradient(tf.cast(old_log_probs, log_probs.dtype))  # [B], constants
     advantages = tf.stop_gradient(tf.cast(advantages, log_probs.dtype))  # [B], constants
-    # BEGIN SOLUTION: the importance-weighted surrogate loss -1/B sum_i exp(log_probs_i - old_log_probs_i) A_i (a scalar)
+    # BEGIN SOLUTION: the importance-weighted surrogate loss of the docstring, a scalar
     ratios = tf.exp(log_probs - old_log_probs)  # pi_theta / pi_theta_old, [B]
     return -tf.reduce_mean(ratios * advantages)
     # END SOLUTION

@@ -112,7 +112,9 @@ def negative_log_softmax(logits, actions):
 def gaussian_terms(means, log_std, actions):
     """The three terms of -log N(a_i; mu_i, diag(exp(log_std))^2), each [B], NumPy float64."""
     z = (np.asarray(actions, np.float64) - means) / np.exp(log_std)
-    return 0.5 * np.sum(z ** 2, axis=1), np.full(len(z), np.sum(log_std)), np.full(len(z), 0.5 * z.shape[1] * np.log(2 * np.pi))
+    batch, action_dim = z.shape
+    return (0.5 * np.sum(z ** 2, axis=1), np.full(batch, np.sum(log_std)),
+            np.full(batch, 0.5 * action_dim * np.log(2 * np.pi)))
 
 
 def discrete_problem(seed=0, batch=6, n_actions=3):
@@ -440,7 +442,8 @@ def test_policy_gradient_returns_dense_tensors_of_the_variables_shapes(pg, kind)
         assert tuple(gradient.shape) == tuple(variable.shape), (
             f"policy_gradient: {variable.name}'s gradient has shape {tuple(gradient.shape)}, "
             f"the variable has shape {tuple(variable.shape)}")
-    expected = _reference_gradient(policy, observations, np.asarray(actions, policy.dtype.as_numpy_dtype), q_values)
+    reference_actions = actions if policy.discrete else np.asarray(actions, np.float32)  # tfp wants the policy's dtype
+    expected = _reference_gradient(policy, observations, reference_actions, q_values)
     assert_close(flatten(gradients), expected, f"policy_gradient of a float32 {kind} policy (flattened)",
                  rtol=1e-4, atol=1e-6 * np.max(np.abs(expected)),  # float32 through a network: rtol 1e-4
                  mistakes=[(FLIPPED_SIGN, -expected), (SUM_FOR_MEAN, batch * expected)])
@@ -508,8 +511,8 @@ def test_pseudo_losses_accept_float32_float64_numpy_and_tensors(pg, kind):
     assert_close(pg.gaussian_pseudo_loss(make(means), make(log_std), make(gaussian_actions), make(q_values)),
                  np.mean(sum(gaussian_terms(means, log_std, gaussian_actions)) * q_values),
                  f"gaussian_pseudo_loss ({kind})", **tolerance)
-    log_probs, old_log_probs = np.asarray(make([-0.5, -1.0, -2.0]), np.float64), np.asarray(make([-0.7, -1.0, -1.5]), np.float64)
-    advantages = np.asarray(make([1.0, -2.0, 0.5]), np.float64)
+    log_probs, old_log_probs, advantages = (np.asarray(make(x), np.float64)
+                                            for x in ([-0.5, -1.0, -2.0], [-0.7, -1.0, -1.5], [1.0, -2.0, 0.5]))
     assert_close(pg.importance_sampled_pseudo_loss(make(log_probs), make(old_log_probs), make(advantages)),
                  -np.mean(np.exp(log_probs - old_log_probs) * advantages),
                  f"importance_sampled_pseudo_loss ({kind})", **tolerance)
