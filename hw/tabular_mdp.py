@@ -95,8 +95,10 @@ class TabularMDP:
                              f"do not match rewards {self.rewards.shape} = [n_states, n_actions]")
         if not (np.allclose(self.initial.sum(), 1) and np.allclose(self.transitions.sum(-1), 1)):
             raise ValueError("TabularMDP: initial and transitions[s, a] must be probability distributions")
+        if self.horizon < 1:
+            raise ValueError(f"TabularMDP: the horizon must be at least 1, got {self.horizon}")
         n_trajectories = (n_states * n_actions) ** self.horizon
-        if not 1 <= self.horizon or n_trajectories > MAX_TRAJECTORIES:
+        if n_trajectories > MAX_TRAJECTORIES:
             raise ValueError(f"TabularMDP: horizon {self.horizon} gives {n_trajectories} trajectories to enumerate "
                              f"(at most {MAX_TRAJECTORIES})")
         # Every trajectory as its states and actions, [n, H] each.

@@ -1,5 +1,8 @@
 """The Part 1 public tests (hw/tests/test_policy_gradient.py) judged against known answers.
 
+First, the exact J of hw/tabular_mdp.py, which the public and hidden tests trust, is
+checked against dynamic programming.
+
 They must pass against the reference solutions and against an independent correct
 implementation (tests/variants/part1_independent.py), fail everywhere against the
 untouched stubs with the TODO message, and catch each common mistake, applied to the
@@ -17,6 +20,7 @@ import ast
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from grader.stubs import ROOT, solution_source
@@ -109,6 +113,26 @@ def enclosing_function(source: str, text: str) -> str:
         if isinstance(node, ast.FunctionDef) and node.lineno <= line <= node.end_lineno:
             return node.name
     raise AssertionError(f"{text!r} is not inside a function")
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.7])
+def test_tabular_mdp_is_exact(gamma):
+    from hw.tabular_mdp import TabularMDP
+
+    mdp = TabularMDP.random(n_states=3, n_actions=2, horizon=4, gamma=gamma, seed=3)
+    logits = np.random.default_rng(3).normal(size=(3, 2))
+    pi = mdp.action_probabilities(logits)
+    value = np.zeros(3)  # V_H = 0; V_t(s) = sum_a pi(a|s) (R[s, a] + gamma sum_s' P[s, a, s'] V_{t+1}(s'))
+    for _ in range(mdp.horizon):
+        value = np.sum(pi * (mdp.rewards + gamma * mdp.transitions @ value), axis=1)
+    assert np.isclose(mdp.expected_return(logits), mdp.initial @ value, rtol=1e-12, atol=0)
+    assert np.isclose(mdp.trajectory_probabilities(logits).sum(), 1.0, rtol=1e-12)
+    batch = mdp.trajectories(logits)
+    steps = (3 * 2) ** 4 * 4
+    assert batch.observations.shape == (steps, 3) and batch.actions.shape == batch.time_steps.shape == (steps,)
+    rewards = np.concatenate(batch.rewards_per_path)
+    assert np.allclose(rewards, mdp.rewards[batch.observations.argmax(axis=1), batch.actions])
+    assert np.isclose(np.sum(batch.weights(True) / steps * rewards), mdp.expected_return(logits), rtol=1e-12)
 
 
 def test_public_tests_pass_against_the_solutions():
