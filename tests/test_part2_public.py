@@ -1,0 +1,150 @@
+"""The Part 2 public tests (hw/tests/test_natural_gradient.py, hw/tests/test_lq_env.py)
+judged against known answers.
+
+They must pass against the reference solutions and against an independent correct
+implementation (tests/variants/part2_independent.py), fail against the untouched stubs
+with the TODO message, and catch each common mistake, applied to the solution as a text
+mutation, with a message that names it.
+
+Each run is a pytest subprocess (a fresh TensorFlow import). As in test_part1_public.py
+the mutants run in groups, one subprocess per group: the mutants of a group change
+different functions (checked below), and each mutant's expected test calls only
+functions that no other mutant of its group changes (USES below), so its failure must
+come from its own mistake.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from grader.stubs import solution_source
+from tests.support import make_implementation, run_public_tests
+from tests.test_part1_public import enclosing_function, failure_sections, output
+
+PUBLIC_TESTS = "hw/tests/test_natural_gradient.py"
+LQ_TESTS = "hw/tests/test_lq_env.py"
+VARIANT = Path(__file__).parent / "variants" / "part2_independent.py"
+# The Part 2 public tests never use policy_gradient: a placeholder keeps these runs
+# independent of the state of Part 1.
+NOT_UNDER_TEST = '"""Part 1 is not under test in these runs."""\n'
+
+# (name, function mutated, [(old, new) replacements], expected failing test, phrase in its message)
+MUTANTS = [
+    ("vanilla step with a flipped sign", "vanilla_step",
+     [("return theta + alpha * g ", "return theta - alpha * g ")],
+     "test_vanilla_step_is_the_euclidean_trust_region_step", "sign flipped"),
+    ("vanilla step without the square root", "vanilla_step",
+     [("alpha = tf.sqrt(epsilon / tf.reduce_sum(g * g))", "alpha = epsilon / tf.reduce_sum(g * g)")],
+     "test_vanilla_step_is_the_euclidean_trust_region_step", "the square root is missing"),
+    ("natural step without the factor 2", "natural_gradient_step",
+     [("alpha = tf.sqrt(2.0 * epsilon / tf.reduce_sum(g * x))", "alpha = tf.sqrt(epsilon / tf.reduce_sum(g * x))")],
+     "test_natural_gradient_step_meets_the_kl_model_and_points_along_f_inverse_g", "missing factor 2"),
+    ("natural step with F instead of F^-1", "natural_gradient_step",
+     [("x = tf.linalg.solve(fisher, g[:, None])[:, 0]", "x = tf.linalg.matvec(fisher, g)")],
+     "test_natural_gradient_step_meets_the_kl_model_and_points_along_f_inverse_g", "F instead of F^-1"),
+    ("natural step with a flipped sign", "natural_gradient_step",
+     [("return theta + alpha * x ", "return theta - alpha * x ")],
+     "test_natural_gradient_step_meets_the_kl_model_and_points_along_f_inverse_g", "sign flipped"),
+    ("KL whose old side is not held fixed", "fisher_vector_product",
+     [("old = tf.nest.map_structure(tf.stop_gradient, new, expand_composites=True)", "old = new")],
+     "test_fisher_vector_product_is_the_hessian_of_the_mean_kl", "old side is not held fixed"),
+    ("damping left out", "fisher_vector_product",
+     [("return fv + damping * v ", "return fv ")],
+     "test_fisher_vector_product_adds_exactly_damping_times_v", "damping left out"),
+    ("conjugate gradient ignores its tolerance", "conjugate_gradient",
+     [("        if rr < tolerance:\n            break\n", "")],
+     "test_conjugate_gradient_stops_early_on_its_tolerance", "does not stop on its tolerance"),
+    ("CG step without the factor 2", "natural_step_cg",
+     [("return tf.sqrt(2.0 * epsilon / tf.reduce_sum(x * fvp(x))) * x", "return tf.sqrt(epsilon / tf.reduce_sum(x * fvp(x))) * x")],
+     "test_natural_step_cg_lands_near_the_kl_target", "missing factor 2"),
+    ("KL direction reversed", "mean_kl",
+     [("tfd.kl_divergence(old_policy.distribution(observations),\n"
+       "                                            new_policy.distribution(observations))",
+       "tfd.kl_divergence(new_policy.distribution(observations),\n"
+       "                                            old_policy.distribution(observations))")],
+     "test_mean_kl_matches_the_gaussian_formula", "direction reversed"),
+    ("line search ignores the KL", "line_search",
+     [("if kl(candidate) <= epsilon and surrogate(candidate) > baseline:", "if surrogate(candidate) > baseline:")],
+     "test_line_search_returns_the_first_acceptable_step", "although its KL is 5 eps"),
+    ("line search falls back to the last candidate, not theta", "line_search",
+     [("            return candidate\n    return theta\n", "            return candidate\n    return candidate\n")],
+     "test_line_search_returns_theta_exactly_when_no_step_is_acceptable", "expected theta itself"),
+    ("Fisher as a sum over the batch", "fisher_matrix",
+     [("return tf.matmul(scores, scores, transpose_a=True) / batch_size", "return tf.matmul(scores, scores, transpose_a=True)")],
+     "test_fisher_matrix_is_mean_outer_product", "missing 1/B"),
+]
+GROUPS = [
+    ["vanilla step with a flipped sign", "natural step without the factor 2", "KL whose old side is not held fixed",
+     "KL direction reversed", "line search ignores the KL", "Fisher as a sum over the batch"],
+    ["vanilla step without the square root", "natural step with F instead of F^-1", "damping left out",
+     "conjugate gradient ignores its tolerance", "line search falls back to the last candidate, not theta"],
+    ["natural step with a flipped sign", "CG step without the factor 2"],
+]
+# The graded functions each expected test calls, besides the one it is named after.
+USES = {"test_natural_step_cg_lands_near_the_kl_target": {"fisher_vector_product", "conjugate_gradient", "mean_kl"}}
+
+
+def test_public_tests_pass_against_the_solutions():
+    result = run_public_tests("solutions", PUBLIC_TESTS, LQ_TESTS)
+    assert result.returncode == 0, output(result)[-5000:]
+    assert re.search(r"\b\d+ passed\b", result.stdout) and " failed" not in result.stdout, result.stdout[-2000:]
+
+
+def test_every_public_test_fails_against_the_stubs_with_the_todo_message():
+    result = run_public_tests("hw", PUBLIC_TESTS)
+    text = output(result)
+    assert result.returncode == 1, text[-5000:]
+    assert not re.search(r"\b\d+ passed\b", text), f"some public tests pass against the untouched stubs:\n{text[-3000:]}"
+    for function in ("vanilla_step", "score_matrix", "fisher_matrix", "natural_gradient_step", "fisher_vector_product",
+                     "conjugate_gradient", "natural_step_cg", "mean_kl", "line_search"):
+        assert f"NotImplementedError: {function}: TODO, " in text, f"no test reaches the TODO of {function}"
+    assert "(hw/natural_gradient.py)" in text
+
+
+def test_public_tests_pass_against_an_independent_implementation(tmp_path):
+    package = make_implementation(tmp_path, sources={"natural_gradient": VARIANT.read_text(),
+                                                     "policy_gradient": NOT_UNDER_TEST})
+    result = run_public_tests("impl", PUBLIC_TESTS, pythonpath=package)
+    assert result.returncode == 0, output(result)[-5000:]
+
+
+def _uses(mutant) -> set[str]:
+    _, function, _, test, _ = mutant
+    return {function} | USES.get(test, set())
+
+
+def test_mutant_groups_are_sound():
+    by_name = {mutant[0]: mutant for mutant in MUTANTS}
+    assert sorted(name for group in GROUPS for name in group) == sorted(by_name), "every mutant in one group"
+    source = solution_source("natural_gradient")
+    for group in GROUPS:
+        functions = []
+        for name in group:
+            _, function, replacements, _, _ = by_name[name]
+            assert {enclosing_function(source, old) for old, _ in replacements} == {function}, name
+            functions.append(function)
+        assert len(set(functions)) == len(functions), f"two mutants of one function in a group: {group}"
+        for name in group:
+            others = set(functions) - {by_name[name][1]}
+            assert not _uses(by_name[name]) & others, f"{name}: its test calls a function another mutant changes"
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=[f"group{i}" for i in range(1, len(GROUPS) + 1)])
+def test_each_common_mistake_fails_a_public_test_that_names_it(tmp_path, group):
+    mutants = [mutant for mutant in MUTANTS if mutant[0] in group]
+    replacements = [replacement for mutant in mutants for replacement in mutant[2]]
+    package = make_implementation(tmp_path, mutations={"natural_gradient": replacements},
+                                  sources={"policy_gradient": NOT_UNDER_TEST})
+    result = run_public_tests("impl", PUBLIC_TESTS, pythonpath=package)
+    text = output(result)
+    assert result.returncode == 1, text[-5000:]
+    sections = failure_sections(text)
+    for name, _, _, test, phrase in mutants:
+        failures = {test_id: section for test_id, section in sections.items()
+                    if test_id == test or test_id.startswith(test + "[")}
+        assert failures, f"mutant {name!r}: {test} did not fail. Failed: {sorted(sections)}\n{text[-3000:]}"
+        assert any(phrase in section for section in failures.values()), (
+            f"mutant {name!r}: {test} failed without naming the mistake ({phrase!r}):\n"
+            + "\n".join(failures.values())[-3000:])
