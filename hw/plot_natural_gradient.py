@@ -67,7 +67,7 @@ def draw(ng, out: Path) -> None:
     J = lq_env.expected_return(k_fine, sigma_fine)
     k_star = lq_env.optimal_gain()
 
-    figure, axes = plt.subplots(1, 2, figsize=(12, 5.2), sharey=True, constrained_layout=True)
+    figure, axes = plt.subplots(1, 2, figsize=(12, 6.0), sharey=True, constrained_layout=True)
     for axis, (title, (u, v)) in zip(axes, fields.items()):
         filled = axis.contourf(k_fine, sigma_fine, J, levels=np.linspace(-30, J.max(), 25), cmap="viridis",
                                extend="min")
@@ -84,7 +84,7 @@ def draw(ng, out: Path) -> None:
         axis.set_xlabel("k  (a ~ N(k s, sigma$^2$))")
         axis.set_xlim(*K_RANGE)
         axis.set_ylim(0.0, SIGMA_RANGE[1])
-        axis.legend(loc="lower left", fontsize=8.5, framealpha=0.9)
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=9, frameon=False)
     axes[0].set_ylabel("sigma")
     figure.colorbar(filled, ax=axes, label=f"exact J(k, sigma), T = {lq_env.HORIZON}, reward -s$^2$ - a$^2$, s' = s + a")
     figure.suptitle("Lecture 9 part 4: the vanilla gradient chases sigma -> 0, the natural gradient heads for k*")
