@@ -28,7 +28,7 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from hw.utils import flatten, unflatten
+from hw.utils import flatten
 
 tfd = tfp.distributions
 

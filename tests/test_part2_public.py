@@ -6,8 +6,10 @@ implementation (tests/variants/part2_independent.py), fail against the untouched
 with the TODO message, and catch each common mistake, applied to the solution as a text
 mutation, with a message that names it.
 
-Each run is a pytest subprocess (a fresh TensorFlow import). As in test_part1_public.py
-the mutants run in groups, one subprocess per group: the mutants of a group change
+Each run is a pytest subprocess (a fresh TensorFlow import, 10-20 s on a loaded machine);
+all six start together in a pool of three (the `runs` fixture), so the module takes about
+a third of their sum. As in test_part1_public.py the mutants run in groups, one
+subprocess per group: the mutants of a group change
 different functions (checked below), and each mutant's expected test calls only
 functions that no other mutant of its group changes (USES below), so its failure must
 come from its own mistake.
@@ -15,6 +17,7 @@ come from its own mistake.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -86,14 +89,35 @@ GROUPS = [
 USES = {"test_natural_step_cg_lands_near_the_kl_target": {"fisher_vector_product", "conjugate_gradient", "mean_kl"}}
 
 
-def test_public_tests_pass_against_the_solutions():
-    result = run_public_tests("solutions", PUBLIC_TESTS, LQ_TESTS)
+def _mutant_package(directory: Path, group: list[str]) -> Path:
+    replacements = [replacement for mutant in MUTANTS if mutant[0] in group for replacement in mutant[2]]
+    return make_implementation(directory, mutations={"natural_gradient": replacements},
+                               sources={"policy_gradient": NOT_UNDER_TEST})
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every pytest subprocess of this module, started at once: {key: Future of CompletedProcess}."""
+    variant = make_implementation(tmp_path_factory.mktemp("variant"),
+                                  sources={"natural_gradient": VARIANT.read_text(), "policy_gradient": NOT_UNDER_TEST})
+    jobs = {"solutions": ("solutions", (PUBLIC_TESTS, LQ_TESTS), None),
+            "stubs": ("hw", (PUBLIC_TESTS,), None),
+            "variant": ("impl", (PUBLIC_TESTS,), variant)}
+    for i, group in enumerate(GROUPS, start=1):
+        jobs[f"group{i}"] = ("impl", (PUBLIC_TESTS,), _mutant_package(tmp_path_factory.mktemp(f"group{i}"), group))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        yield {key: pool.submit(run_public_tests, package, *files, pythonpath=path)
+               for key, (package, files, path) in jobs.items()}
+
+
+def test_public_tests_pass_against_the_solutions(runs):
+    result = runs["solutions"].result()
     assert result.returncode == 0, output(result)[-5000:]
     assert re.search(r"\b\d+ passed\b", result.stdout) and " failed" not in result.stdout, result.stdout[-2000:]
 
 
-def test_every_public_test_fails_against_the_stubs_with_the_todo_message():
-    result = run_public_tests("hw", PUBLIC_TESTS)
+def test_every_public_test_fails_against_the_stubs_with_the_todo_message(runs):
+    result = runs["stubs"].result()
     text = output(result)
     assert result.returncode == 1, text[-5000:]
     assert not re.search(r"\b\d+ passed\b", text), f"some public tests pass against the untouched stubs:\n{text[-3000:]}"
@@ -103,10 +127,8 @@ def test_every_public_test_fails_against_the_stubs_with_the_todo_message():
     assert "(hw/natural_gradient.py)" in text
 
 
-def test_public_tests_pass_against_an_independent_implementation(tmp_path):
-    package = make_implementation(tmp_path, sources={"natural_gradient": VARIANT.read_text(),
-                                                     "policy_gradient": NOT_UNDER_TEST})
-    result = run_public_tests("impl", PUBLIC_TESTS, pythonpath=package)
+def test_public_tests_pass_against_an_independent_implementation(runs):
+    result = runs["variant"].result()
     assert result.returncode == 0, output(result)[-5000:]
 
 
@@ -132,16 +154,12 @@ def test_mutant_groups_are_sound():
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=[f"group{i}" for i in range(1, len(GROUPS) + 1)])
-def test_each_common_mistake_fails_a_public_test_that_names_it(tmp_path, group):
-    mutants = [mutant for mutant in MUTANTS if mutant[0] in group]
-    replacements = [replacement for mutant in mutants for replacement in mutant[2]]
-    package = make_implementation(tmp_path, mutations={"natural_gradient": replacements},
-                                  sources={"policy_gradient": NOT_UNDER_TEST})
-    result = run_public_tests("impl", PUBLIC_TESTS, pythonpath=package)
+def test_each_common_mistake_fails_a_public_test_that_names_it(runs, group):
+    result = runs[f"group{GROUPS.index(group) + 1}"].result()
     text = output(result)
     assert result.returncode == 1, text[-5000:]
     sections = failure_sections(text)
-    for name, _, _, test, phrase in mutants:
+    for name, _, _, test, phrase in (mutant for mutant in MUTANTS if mutant[0] in group):
         failures = {test_id: section for test_id, section in sections.items()
                     if test_id == test or test_id.startswith(test + "[")}
         assert failures, f"mutant {name!r}: {test} did not fail. Failed: {sorted(sections)}\n{text[-3000:]}"
