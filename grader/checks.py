@@ -137,3 +137,28 @@ def central_differences(function, theta: np.ndarray, h: float = 1e-5) -> np.ndar
         step[i] = h
         gradient[i] = (function(theta + step) - function(theta - step)) / (2 * h)
     return gradient
+
+
+def direction_hint(step, candidates) -> str:
+    """Name the direction a step points along, if it is one of the candidates (any scale)."""
+    step = np.asarray(step, dtype=np.float64).reshape(-1)
+    norm = np.linalg.norm(step)
+    if not np.all(np.isfinite(step)) or norm == 0:
+        return ""
+    for label, vector in candidates:
+        vector = np.asarray(vector, dtype=np.float64).reshape(-1)
+        if vector.shape == step.shape and np.linalg.norm(vector) > 0:
+            cosine = float(step @ vector / (norm * np.linalg.norm(vector)))
+            if cosine > 1 - 1e-6:
+                return f" Your step points along {label}."
+    return ""
+
+
+def ratio_hint(ratio: float) -> str:
+    """Name a KL (or quadratic-model) value that is off from epsilon by a telling factor."""
+    for factor, label in [(0.5, "half of epsilon: a missing factor 2 (sqrt(eps / ...) instead of sqrt(2 eps / ...))"),
+                          (2.0, "twice epsilon: a factor 2 too many"),
+                          (0.25, "a quarter of epsilon"), (4.0, "four times epsilon")]:
+        if abs(ratio / factor - 1) < 0.1:
+            return f" That is about {label}."
+    return ""

@@ -184,6 +184,8 @@ def test_discrete_pseudo_loss_gradient(pg, ref_pg, rng):
                          ("the sum over the batch instead of the mean", expected * len(actions)),
                          ("the gradient of +log pi (a flipped sign)", -expected),
                          ("softmax minus one-hot without the Q weights", (softmax - onehot) / len(actions)),
+                         ("q_values of shape [B, 1] broadcast against [B] (a [B, B] product)",
+                          (softmax - onehot) / len(actions) * float(np.mean(q.astype(np.float64)))),
                      ])
 
 

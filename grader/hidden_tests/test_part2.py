@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from grader.checks import CheckFailed, as_array, expect, expect_close, expect_scalar, fmt
+from grader.checks import as_array, direction_hint, expect, expect_close, expect_scalar, fmt, ratio_hint
 from grader.sandbox import MatVec, PolicySpec, Quadratic, Tensor
 from hw.policies import CategoricalPolicy, GaussianPolicy, LinearGaussianPolicy
 from hw.utils import get_flat_params, num_params, set_flat_params
@@ -188,11 +188,15 @@ def test_natural_gradient_step_constraint(ng, rng):
             ("F instead of F^-1 (d along F g, scaled to the constraint)", np.sqrt(2 * epsilon / (fg @ f64 @ fg)) * fg),
             ("the vanilla direction g", np.sqrt(2 * epsilon / (g64 @ f64 @ g64)) * g64),
             ("alpha = sqrt(2 eps / g^T F g)", np.sqrt(2 * epsilon / (g64 @ f64 @ g64)) * np.linalg.solve(f64, g64)),
+            ("F instead of F^-1 (d along F g)", np.sqrt(2 * epsilon / (g64 @ f64 @ g64)) * fg),
         ]
         rtol = 1e-5 if dtype == np.float64 else 2e-3
+        hint = direction_hint(step, [("F g (F instead of F^-1)", fg), ("g (the vanilla direction)", g64),
+                                     ("F^-1 g", np.linalg.solve(f64, g64))])
+        hint += ratio_hint(model / epsilon)
         expect_close(step, np.sqrt(2 * epsilon / (g64 @ np.linalg.solve(f64, g64))) * np.linalg.solve(f64, g64),
                      f"{description}, the step d = theta' - theta", rtol=rtol, atol=1e-7, mistakes=mistakes,
-                     hint=f"(1/2 d^T F d should be epsilon = {epsilon}; yours is {model:.4g}.)")
+                     hint=f"(1/2 d^T F d should be epsilon = {epsilon}; yours is {model:.4g}.){hint}")
         expect(abs(model - epsilon) <= rtol * 10 * epsilon,
                f"{description}: 1/2 d^T F d = {model:.6g}, expected epsilon = {epsilon}")
         del expected_step
@@ -212,10 +216,13 @@ def test_natural_step_true_kl(ng, rng):
         # The vanilla step of the same size epsilon (Euclidean) is far from the KL budget:
         vanilla = theta + np.sqrt(epsilon / (g @ g)) * g
         vanilla_kl = _gaussian_1d_kl(k, sigma, vanilla[0], np.exp(vanilla[1]), states)
+        hint = ratio_hint(kl / epsilon) + direction_hint(got - theta, [
+            ("F g (F instead of F^-1)", fisher @ g), ("g (the vanilla direction)", g),
+            ("F^-1 g", np.linalg.solve(fisher, g))])
         expect(0.8 <= kl / epsilon <= 1.25,
                f"natural_gradient_step on a ~ N(k s, sigma^2) with k={k}, sigma={sigma} and epsilon={epsilon}: the "
                f"true mean KL between the old and new policies is {kl:.4g}, expected close to epsilon "
-               f"(within [0.8, 1.25] eps; the vanilla step of the same epsilon gives {vanilla_kl:.4g}).")
+               f"(within [0.8, 1.25] eps; the vanilla step of the same epsilon gives {vanilla_kl:.4g}).{hint}")
 
 
 def test_fisher_vector_product(ng, ref_ng, seed, rng):
@@ -298,11 +305,13 @@ def test_natural_step_cg(ng, ref_ng, seed, rng):
                        f"damping={damping})")
         got_array = as_array(got, description)
         model = 0.5 * got_array @ hessian @ got_array if got_array.shape == (n,) else float("nan")
+        hint = ratio_hint(model / epsilon) + direction_hint(got_array, [
+            ("F g (F instead of F^-1)", fg), ("g (the vanilla direction)", g)])
         expect_close(got, expected, description, rtol=1e-4, atol=1e-7, mistakes=[
             ("F instead of F^-1 (d along F g)", np.sqrt(2 * epsilon / (fg @ hessian @ fg)) * fg),
             ("the vanilla direction g", np.sqrt(2 * epsilon / (g @ hessian @ g)) * g),
         ], hint=f"(1/2 d^T F d should be epsilon = {epsilon} for the damped F; yours is {model:.4g}. "
-                "The step d, not theta + d.)")
+                f"The step d, not theta + d.){hint}")
 
 
 def test_mean_kl(ng, ref_ng, seed, rng):
