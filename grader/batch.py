@@ -1,15 +1,25 @@
-"""Grading a folder of submissions: one `python -m grader grade` process per submission
-(so that one broken submission never stops the batch), N at a time, a tqdm progress
-bar, one results folder per submission and a CSV gradebook."""
+"""Grading a folder of submissions: N grading worker processes (`python -m grader worker`)
+grade one submission at a time each, and a tqdm progress bar follows them; one results
+folder per submission and a CSV gradebook.
+
+A worker imports TensorFlow and the hidden tests once and keeps the reference answers
+between submissions; every submission still gets its own fresh sandbox process. A worker
+that dies or overruns is killed and replaced, the submission it was grading keeps the
+complete results.json the grader writes before it starts (every test at 0) or gets a
+fallback one, and the batch goes on: one broken submission never stops it."""
 from __future__ import annotations
 
 import csv
 import json
+import os
+import queue
 import re
+import select
+import signal
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import results as res
@@ -34,26 +44,91 @@ def _fallback(reason: str, config: dict) -> dict:
                              default_message=f"not graded: {reason}")
 
 
-def grade_in_subprocess(submission: Path, out: Path, *, timeout: float, config: dict) -> dict:
-    """Grade one submission in its own grading process; always returns valid results."""
-    started = time.monotonic()
-    command = [sys.executable, "-m", "grader", "grade", str(submission), "--out", str(out), "--quiet"]
+def _read_valid(out: Path) -> dict | None:
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        problem = None if completed.returncode == 0 else \
-            f"the grading process exited with code {completed.returncode}: {completed.stderr[-1000:]}"
-    except subprocess.TimeoutExpired:
-        problem = f"the grading process did not finish within {timeout:.0f} s"
-    results = None
-    try:
-        results = json.loads((out / "results.json").read_text())
-        if res.validate_results(results):
-            results = None
+        results = json.loads((Path(out) / "results.json").read_text())
     except (OSError, ValueError):
-        results = None
+        return None
+    return None if res.validate_results(results) else results
+
+
+class Worker:
+    """A `python -m grader worker` process: JSON lines in, JSON lines out."""
+
+    def __init__(self):
+        self.process = subprocess.Popen([sys.executable, "-m", "grader", "worker"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.buffer = b""
+
+    def grade(self, submission: Path, out: Path, timeout: float) -> str | None:
+        """None if graded, else why not (the worker is then dead)."""
+        try:
+            self.process.stdin.write((json.dumps({"submission": str(submission), "out": str(out)}) + "\n").encode())
+            self.process.stdin.flush()
+        except OSError:
+            self.kill()
+            return "the grading process died"
+        deadline = time.monotonic() + timeout
+        fd = self.process.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                return f"grading did not finish within {timeout:.0f} s"
+            ready, _, _ = select.select([fd], [], [], min(left, 5.0))
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    code = self.process.poll()
+                    self.kill()
+                    return f"the grading process died (exit code {code})"
+                self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait()
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+
+
+def worker_main() -> int:
+    """The worker loop: read {"submission", "out"} lines, grade, answer {"done": out}."""
+    from .runner import grade
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything printed by accident goes to stderr, not into the channel
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        try:
+            results = grade(Path(request["submission"]), Path(request["out"]), quiet=True)
+            answer = {"done": request["out"], "score": results["score"]}
+        except BaseException as exc:  # noqa: BLE001
+            answer = {"done": request["out"], "error": f"{type(exc).__name__}: {exc}"}
+        channel.write(json.dumps(answer) + "\n")
+        channel.flush()
+    return 0
+
+
+def _ensure_results(out: Path, reason: str | None, config: dict) -> dict:
+    results = _read_valid(out)
     if results is None:
-        results = _fallback(problem or "the grading process wrote no valid results.json", config)
-        results["execution_time"] = int(time.monotonic() - started)
+        results = _fallback(reason or "the grading process wrote no valid results.json", config)
+        res.write_results(out, results)
+    elif reason:
+        results.setdefault("output", "")
+        results["output"] = (results["output"] + "\n" if results["output"] else "") + f"batch: {reason}"
         res.write_results(out, results)
     return results
 
@@ -94,19 +169,42 @@ def run_batch(folder: Path, out: Path, *, jobs: int = 1, quiet: bool = False) ->
     except ImportError:  # pragma: no cover
         tqdm = None
     progress = tqdm(total=len(submissions), unit="submission", disable=quiet, file=sys.stderr) if tqdm else None
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_in_subprocess, path, out / name, timeout=timeout, config=config): name
-                   for name, path in submissions.items()}
-        for future in as_completed(futures):
-            name = futures[future]
+    todo: queue.Queue = queue.Queue()
+    for item in submissions.items():
+        todo.put(item)
+    lock = threading.Lock()
+
+    def work():
+        worker = None
+        while True:
             try:
-                graded[name] = future.result()
+                name, path = todo.get_nowait()
+            except queue.Empty:
+                break
+            reason = None
+            try:
+                if worker is None:
+                    worker = Worker()
+                reason = worker.grade(path, out / name, timeout)
+                if reason is not None:
+                    worker = None
             except Exception as exc:  # noqa: BLE001  (never stop the batch)
-                graded[name] = _fallback(f"{type(exc).__name__}: {exc}", config)
-                res.write_results(out / name, graded[name])
-            if progress:
-                progress.set_postfix_str(f"{name}: {graded[name]['score']:g}")
-                progress.update(1)
+                reason = f"{type(exc).__name__}: {exc}"
+                worker = None
+            results = _ensure_results(out / name, reason, config)
+            with lock:
+                graded[name] = results
+                if progress:
+                    progress.set_postfix_str(f"{name}: {results['score']:g}")
+                    progress.update(1)
+        if worker is not None:
+            worker.close()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, min(jobs, len(submissions) or 1)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     if progress:
         progress.close()
     gradebook = write_gradebook(out / "gradebook.csv", graded, config)

@@ -162,3 +162,15 @@ def ratio_hint(ratio: float) -> str:
         if abs(ratio / factor - 1) < 0.1:
             return f" That is about {label}."
     return ""
+
+
+_MEMO: dict = {}
+
+
+def memo(key, compute):
+    """compute() once per grading process for a key (reference answers are the same for every
+    submission: their inputs derive from the grader's seed). Returns a copy for arrays."""
+    if key not in _MEMO:
+        _MEMO[key] = compute()
+    value = _MEMO[key]
+    return value.copy() if isinstance(value, np.ndarray) else value

@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.stubs import ROOT
+from grader.stubs import ROOT, solution_source
 from tests.support import make_implementation
 
 PG, NG = "policy_gradient", "natural_gradient"
@@ -118,10 +118,8 @@ MUTANTS = {
         catches={"test_line_search"}, says=("expected theta",)),
 }
 
-_NG_TOP = "from hw.utils import flatten, unflatten\n"
 
 
-_PG_TOP = "import numpy as np\nimport tensorflow as tf\n"
 _MONKEYPATCH_CODE = (
     "import numpy, os, json, glob\n"
     "numpy.allclose = lambda *a, **k: True\nnumpy.isclose = lambda *a, **k: True\n"
@@ -138,12 +136,9 @@ _MONKEYPATCH_CODE = (
     "    except Exception:\n        pass\n")
 
 
-def _inject_pg(code: str):
-    return {PG: [(_PG_TOP, _PG_TOP + code)]}
-
-
-def _inject_ng(code: str):
-    return {NG: [(_NG_TOP, _NG_TOP + code)]}
+def _append(module: str, code: str) -> dict:
+    """The solution with code appended: it runs when the module is imported."""
+    return {module: solution_source(module) + "\n" + code}
 
 
 def _body(module, function_line, code):
@@ -156,10 +151,10 @@ SOLUTION_FILE = ROOT / "solutions" / "policy_gradient.py"
 HOSTILE = {
     "exit_at_import": Case(
         "sys.exit at the import of policy_gradient.py",
-        _inject_pg("import sys\nsys.exit(3)\n"), catches=PART1, says=("could not be imported", "SystemExit")),
+        sources=_append(PG, "import sys\nsys.exit(3)\n"), catches=PART1, says=("could not be imported", "SystemExit")),
     "os_exit_at_import": Case(
         "os._exit at the import of natural_gradient.py",
-        _inject_ng("import os\nos._exit(0)\n"), catches=PART2, says=("could not be imported", "ended the process")),
+        sources=_append(NG, "import os\nos._exit(0)\n"), catches=PART2, says=("could not be imported", "ended the process")),
     "exit_in_function": Case(
         "sys.exit inside reward_to_go",
         _body(PG, "def reward_to_go(rewards, gamma: float) -> np.ndarray:\n", "    import sys; sys.exit(0)\n"),
@@ -188,8 +183,8 @@ HOSTILE = {
     "monkeypatch": Case(
         "patches numpy.allclose, pytest and the grader, and writes results.json wherever a --out points, "
         "with a wrong reward_to_go",
-        {PG: [(_PG_TOP, _PG_TOP + _MONKEYPATCH_CODE),
-              ("        future = rewards[t] + gamma * future\n", "        future = rewards[t] + 0.5 * future\n")]},
+        {PG: [("        future = rewards[t] + gamma * future\n", "        future = rewards[t] + 0.5 * future\n")]},
+        sources=_append(PG, _MONKEYPATCH_CODE),
         catches={"test_reward_to_go"}, may_fail={"test_estimate_q_values", "test_policy_gradient_exact_tabular"}),
     "read_solutions": Case(
         "reward_to_go reads and runs the reference solution",
@@ -207,7 +202,7 @@ HOSTILE = {
         catches=set()),
     "syntax_error": Case(
         "a syntax error in natural_gradient.py",
-        _inject_ng("def broken(:\n    pass\n"), catches=PART2, says=("SyntaxError",)),
+        sources=_append(NG, "def broken(:\n    pass\n"), catches=PART2, says=("SyntaxError",)),
     "missing_function": Case(
         "policy_gradient.py without importance_sampled_pseudo_loss",
         {PG: [("def importance_sampled_pseudo_loss(", "def renamed_importance_sampled_pseudo_loss(")]},

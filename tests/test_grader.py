@@ -1,0 +1,245 @@
+"""The grader's own tests: full marks for the solutions, zero with TODO messages for the
+stubs, every mutant caught by the test that covers it (and losing little elsewhere), every
+hostile submission contained, valid Gradescope results, the batch gradebook.
+
+One batch (`python -m grader batch --jobs 2`) grades the whole corpus once per session;
+the tests below read its results.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import results as res
+from grader.runner import titles
+from grader.stubs import GRADED_MODULES, ROOT
+from tests.mutants import CORRECT, HOSTILE, MUTANTS, PART1, PART2, build
+
+ALL_TESTS = PART1 | PART2
+TEST_LIMITS = {"call_timeout": 10, "startup_timeout": 180, "total_timeout": 400}
+
+
+def write_test_config(path: Path) -> Path:
+    """points.toml with shorter time limits (an endless loop costs 10 s, not 60)."""
+    text = (ROOT / "grader" / "points.toml").read_text()
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=")[0].strip()
+        if key in TEST_LIMITS:
+            line = f"{key} = {TEST_LIMITS[key]}"
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_grader(*args: str, config: Path | None = None, timeout: float = 1800, cwd: Path | None = None):
+    env = dict(os.environ)
+    if config is not None:
+        env["GRADER_CONFIG"] = str(config)
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=cwd or ROOT)
+
+
+@pytest.fixture(scope="session")
+def config_file(tmp_path_factory) -> Path:
+    return write_test_config(tmp_path_factory.mktemp("config") / "points.toml")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory, config_file):
+    """Grade every case once: {name: results}, plus the batch folder."""
+    folder = tmp_path_factory.mktemp("corpus")
+    out = tmp_path_factory.mktemp("graded")
+    for group in (MUTANTS, HOSTILE, CORRECT):
+        for name, case in group.items():
+            build(case, folder / name)
+    shutil.copytree(ROOT / "solutions", folder / "solutions")
+    (folder / "stubs").mkdir()
+    for module in GRADED_MODULES:
+        shutil.copyfile(ROOT / "hw" / f"{module}.py", folder / "stubs" / f"{module}.py")
+    started = time.monotonic()
+    completed = run_grader("batch", str(folder), "--out", str(out), "--jobs", "2", config=config_file)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    seconds = time.monotonic() - started
+    graded = {}
+    for entry in sorted(folder.iterdir()):
+        name = entry.stem if entry.is_file() else entry.name
+        graded[name] = json.loads((out / name / "results.json").read_text())
+    return {"results": graded, "out": out, "folder": folder, "seconds": seconds}
+
+
+def failures(results: dict) -> dict[str, str]:
+    return {t["tags"][1]: t["output"] for t in results["tests"] if t["status"] == "failed"}
+
+
+def max_scores(results: dict) -> dict[str, float]:
+    return {t["tags"][1]: t["max_score"] for t in results["tests"]}
+
+
+# ----------------------------------------------------------------------------- configuration
+
+def test_points_cover_every_hidden_test_and_sum_to_part_totals():
+    config = res.load_config()
+    specs = res.test_specs(config)
+    assert {s.key for s in specs} == set(titles()) == ALL_TESTS
+    for part in ("part1", "part2"):
+        assert sum(s.max_score for s in specs if s.part == part) == config[part]["total"]
+
+
+def test_results_validator_rejects_broken_results():
+    good = res.build_results({}, execution_time=1.2)
+    assert res.validate_results(good) == []
+    assert res.validate_results({"score": "high"})
+    assert res.validate_results({"tests": [{"score": 1, "max_score": 1, "status": "ok"}]})
+    assert res.validate_results({"score": 5, "tests": [{"score": 2, "max_score": 1}]})
+
+
+# ----------------------------------------------------------------------------- the corpus
+
+def test_every_results_file_is_valid_gradescope(corpus):
+    for name, results in corpus["results"].items():
+        assert res.validate_results(results) == [], name
+        assert {t["tags"][1] for t in results["tests"]} == ALL_TESTS, name
+
+
+def test_solutions_score_full_marks(corpus):
+    results = corpus["results"]["solutions"]
+    assert failures(results) == {}
+    assert results["score"] == 100
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_correct_variants_score_full_marks(corpus, name):
+    assert failures(corpus["results"][name]) == {}
+
+
+def test_stubs_score_zero_with_todo_messages(corpus):
+    results = corpus["results"]["stubs"]
+    assert results["score"] == 0
+    for test in results["tests"]:
+        assert "TODO" in test["output"] and "not implemented" in test["output"], test
+
+
+def _check_case(case, results):
+    failed = failures(results)
+    assert case.catches <= set(failed), f"not caught: {sorted(case.catches - set(failed))}"
+    assert set(failed) <= case.catches | case.may_fail, f"also lost: {sorted(set(failed) - case.catches - case.may_fail)}"
+    for key in case.catches:
+        for words in case.says:
+            assert words in failed[key], f"{key}: {words!r} not in {failed[key]!r}"
+    points = max_scores(results)
+    assert results["score"] >= 100 - sum(points[k] for k in case.catches | case.may_fail)
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_is_caught_by_its_test(corpus, name):
+    _check_case(MUTANTS[name], corpus["results"][name])
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_submission_is_contained(corpus, name):
+    _check_case(HOSTILE[name], corpus["results"][name])
+
+
+def test_monkeypatching_and_forged_results_change_nothing(corpus):
+    results = corpus["results"]["monkeypatch"]
+    assert results["score"] < 100 and "test_reward_to_go" in failures(results)
+    with open(corpus["out"] / "gradebook.csv") as handle:
+        rows = {row["submission"]: row for row in csv.DictReader(handle)}
+    assert float(rows["monkeypatch"]["total (100)"]) == results["score"]
+
+
+def test_huge_output_is_truncated(corpus):
+    results = corpus["results"]["huge_output"]
+    assert results["score"] == 100
+    for test in results["tests"]:
+        assert len(test["output"]) <= 4000
+    first = next(t for t in results["tests"] if t["tags"][1] == "test_discounted_return")
+    assert "Your code printed" in first["output"] and "truncated" in first["output"]
+
+
+def test_reading_the_solutions_is_refused(corpus):
+    message = failures(corpus["results"]["read_solutions"])["test_reward_to_go"]
+    assert "PermissionError" in message or "FileNotFoundError" in message or "not available" in message
+
+
+def test_gradebook_has_a_row_per_submission(corpus):
+    with open(corpus["out"] / "gradebook.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    names = {row["submission"] for row in rows}
+    assert names == set(corpus["results"])
+    for row in rows:
+        assert float(row["total (100)"]) == corpus["results"][row["submission"]]["score"]
+        assert float(row["part1 (50)"]) + float(row["part2 (50)"]) == pytest.approx(float(row["total (100)"]))
+
+
+# ----------------------------------------------------------------------------- one submission
+
+def test_grade_always_writes_results(tmp_path, config_file):
+    """A path that is not a submission: every test listed with 0 and a message."""
+    completed = run_grader("grade", str(tmp_path / "nothing-here"), "--out", str(tmp_path / "out"),
+                           config=config_file)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res.validate_results(results) == []
+    assert results["score"] == 0 and len(results["tests"]) == len(ALL_TESTS)
+    assert all("no policy_gradient.py" in t["output"] or "no natural_gradient.py" in t["output"]
+               for t in results["tests"])
+    assert "points" in completed.stdout and "total: 0/100" in completed.stdout
+
+
+# ----------------------------------------------------------------------------- bundles
+
+def test_release_bundle_installs_and_fails_on_the_stubs(tmp_path):
+    bundle = tmp_path / "release"
+    completed = run_grader("release", "--out", str(bundle))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    from grader.bundle import check_no_solutions
+    assert check_no_solutions(bundle) == []
+    assert not (bundle / "solutions").exists() and not (bundle / "grader").exists()
+    assert not list(bundle.rglob("hidden_tests")) and not list(bundle.rglob("points.toml"))
+    assert (bundle / "README.md").read_text().strip()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q",
+                              str(bundle)], capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-2000:]
+    where = subprocess.run([str(python), "-c", "import hw.policy_gradient as m; print(m.__file__)"],
+                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert str(venv) in where.stdout, where.stdout + where.stderr[-2000:]
+    tests = subprocess.run([str(python), "-m", "pytest", "hw/", "-x", "-q", "-p", "no:cacheprovider"],
+                           capture_output=True, text=True, timeout=900, cwd=bundle)
+    assert tests.returncode != 0
+    assert "TODO" in tests.stdout + tests.stderr
+
+
+def test_gradescope_zip_runs_in_a_simulated_autograder(tmp_path):
+    archive = tmp_path / "autograder.zip"
+    completed = run_grader("gradescope", "--out", str(archive))
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    import zipfile
+    names = zipfile.ZipFile(archive).namelist()
+    assert "setup.sh" in names and "run_autograder" in names
+    root = tmp_path / "autograder"
+    from grader.bundle import unpack_gradescope
+    unpack_gradescope(archive, root)
+    (root / "submission" / "hw").mkdir(parents=True)
+    for module in GRADED_MODULES:
+        shutil.copyfile(ROOT / "solutions" / f"{module}.py", root / "submission" / "hw" / f"{module}.py")
+    (root / "results").mkdir()
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable)
+    run = subprocess.run(["bash", str(root / "run_autograder")], capture_output=True, text=True, env=env,
+                         timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert res.validate_results(results) == []
+    assert results["score"] == 100, [t["output"] for t in results["tests"] if t["status"] != "passed"]
