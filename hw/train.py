@@ -98,7 +98,7 @@ PRESETS = {
         # gradient ascent (sgd) so that its step follows the raw gradient, as in the lecture.
         "all": dict(total_steps=100_000, num_envs=20, batch_size=2000, gamma=1.0, baseline=False,
                     normalize_advantages=False),
-        "pg": dict(optimizer="sgd", learning_rate=0.001),
+        "pg": dict(optimizer="sgd", learning_rate=0.01),
         "npg": dict(epsilon=0.01),
         "trpo": dict(epsilon=0.01),
     },
@@ -334,7 +334,7 @@ class Logger:
 
     def log(self, row: dict) -> None:
         if self.writer is None:
-            self.writer = csv.DictWriter(self.file, fieldnames=list(row))
+            self.writer = csv.DictWriter(self.file, fieldnames=list(row), lineterminator="\n")
             self.writer.writeheader()
         self.writer.writerow(row)
         self.file.flush()
@@ -459,6 +459,9 @@ def train(config: dict) -> dict:
             else:
                 kl, entropy = mean_kl_and_entropy(old_policy, policy, observations)
             update_time = time.perf_counter() - t0
+            if not all(np.isfinite(v.numpy()).all() for v in policy.trainable_variables):
+                raise TrainingError(f"the policy's parameters became nan or inf at iteration {iteration}: the step "
+                                    "was too large (lower --learning-rate or --epsilon), or a function returned nan")
 
             # --- 5. value-baseline regression on the Q-value targets ------------------------
             value_mse = explained = float("nan")
