@@ -60,7 +60,7 @@ def test_gaussian_policy_and_lq_example(tmp_path):
     start = expected_return(0.0, 1.0)  # the presets start both from k = 0, sigma = 1: J = -65
     final = {}
     for algo in ("pg", "npg"):
-        _, rows = run(tmp_path, "--algo", algo, "--env", "LinearQuadratic1D-v0", "--total-steps", "10000", name=algo)
+        _, rows = run(tmp_path, "--algo", algo, "--env", "LinearQuadratic1D-v0", "--total-steps", "20000", name=algo)
         final[algo] = column(rows, "exact_return")[-1]
         assert final[algo] > start + 30, f"{algo}: exact J {start:.2f} -> {final[algo]:.2f}"
     assert final["npg"] > final["pg"], f"natural gradient {final['npg']:.2f} vs vanilla {final['pg']:.2f}"
