@@ -65,6 +65,8 @@ def aggregate(runs: list[dict[str, np.ndarray]], x_key: str, y_key: str, points:
     return grid, ys.mean(axis=0), ys.min(axis=0), ys.max(axis=0)
 
 
+Y_LABELS = {"return_mean": "mean return (last 20 episodes)", "kl": "mean KL(old || new) per update",
+            "exact_return": "exact J(k, sigma)", "batch_return_mean": "mean return (episodes of the batch)"}
 X_LABELS = {"env_steps": "environment steps", "time": "wall-clock seconds", "iteration": "iteration"}
 
 
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> Path:
             print(f"hw.plot: {folder}: no finite {args.y} values yet, skipped", file=sys.stderr)
             continue
         x, mean, low, high = curve
-        label = folder.name if (folder / "progress.csv").is_file() is False else f"{folder.parent.name}/{folder.name}"
+        single_run = (folder / "progress.csv").is_file()
+        label = f"{folder.parent.name}/{folder.name}" if single_run else folder.name
         label += f" ({len(runs)} seeds)" if len(runs) > 1 else ""
         line, = ax.plot(x, mean, label=label)
         if len(runs) > 1:
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> Path:
     if not plotted:
         parser.error("nothing to plot")
     ax.set_xlabel(X_LABELS.get(args.x, args.x))
-    ax.set_ylabel("mean return (last 20 episodes)" if args.y == "return_mean" else args.y)
+    ax.set_ylabel(Y_LABELS.get(args.y, args.y))
     if args.title:
         ax.set_title(args.title)
     ax.grid(alpha=0.3)
