@@ -11,6 +11,7 @@ from pathlib import Path
 from .stubs import GRADED_MODULES, ROOT, solution_source, write_stubs
 
 GRADER_DIR = Path(__file__).resolve().parent
+DISTINCTIVE = 45  # characters: a solution line this long in a helper or public test is a leak
 BEGIN_STUDENT, END_STUDENT = "<!-- BEGIN STUDENT -->", "<!-- END STUDENT -->"
 STUDENT_REQUIREMENTS = [
     "tensorflow>=2.16",
@@ -64,8 +65,13 @@ def solution_lines() -> set[str]:
             if stripped.startswith("# END SOLUTION"):
                 inside = False
                 continue
-            if inside and len(stripped) >= 12 and not stripped.startswith("#") and stripped not in ("return x",):
+            if inside and len(stripped) >= 12 and not stripped.startswith("#"):
                 lines.add(stripped)
+    # A line that the stubs keep outside the regions (e.g. `with tf.GradientTape() as tape:`)
+    # is not solution text.
+    from .stubs import make_stub
+    for module in GRADED_MODULES:
+        lines -= {line.strip() for line in make_stub(solution_source(module), module).splitlines()}
     return lines
 
 
@@ -92,6 +98,9 @@ def build_release(out: Path) -> Path:
     out.mkdir(parents=True)
     shutil.copytree(ROOT / "hw", out / "hw", ignore=_ignore)
     write_stubs(ROOT, destination=out / "hw")  # regenerated from the solutions, whatever hw/ holds
+    for handout in sorted((ROOT / "docs").glob("readme_part*.md")):  # the parts' handouts
+        (out / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(handout, out / "docs" / handout.name)
     (out / "setup.py").write_text(STUDENT_SETUP.format(requirements=STUDENT_REQUIREMENTS))
     (out / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools>=64", "wheel"]\n'
                                         'build-backend = "setuptools.build_meta"\n')
@@ -120,8 +129,12 @@ def check_no_solutions(folder: Path) -> list[str]:
             text = path.read_text()
         except (UnicodeDecodeError, OSError):
             continue
+        graded = path.parent.name == "hw" and path.stem in GRADED_MODULES
         for line in text.splitlines():
-            if line.strip() in lines:
+            # The stubs may hold no solution line at all; other shipped files (helpers, public
+            # tests) no distinctive one: short generic lines such as `if policy.discrete:`
+            # are shared with the provided code by design.
+            if line.strip() in lines and (graded or len(line.strip()) >= DISTINCTIVE):
                 problems.append(f"{relative}: {line.strip()[:80]}")
                 break
     return problems
