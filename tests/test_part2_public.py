@@ -163,6 +163,8 @@ def test_each_common_mistake_fails_a_public_test_that_names_it(runs, group):
         failures = {test_id: section for test_id, section in sections.items()
                     if test_id == test or test_id.startswith(test + "[")}
         assert failures, f"mutant {name!r}: {test} did not fail. Failed: {sorted(sections)}\n{text[-3000:]}"
-        assert any(phrase in section for section in failures.values()), (
+        # The phrase must be in the failure message (pytest's "E" lines), not just in the source shown.
+        messages = [line for section in failures.values() for line in section.splitlines() if line.startswith("E ")]
+        assert any(phrase in line for line in messages), (
             f"mutant {name!r}: {test} failed without naming the mistake ({phrase!r}):\n"
             + "\n".join(failures.values())[-3000:])
