@@ -133,7 +133,8 @@ def grade(submission: Path, out: Path, *, quiet: bool = False, config: dict | No
         limits = config.get("limits", {})
         sandbox = Sandbox(files, call_timeout=float(limits.get("call_timeout", 60)),
                           startup_timeout=float(limits.get("startup_timeout", 180)),
-                          total_timeout=float(limits.get("total_timeout", 900)), missing=missing)
+                          total_timeout=float(limits.get("total_timeout", 900)), missing=missing,
+                          memory_mb=int(limits.get("memory_mb", 6144)))
         sandbox.start()  # imports TensorFlow in the child while this process loads the tests
         notes.append(f"isolation: {sandbox.iso.note}")
         _CURRENT.update(sandbox=sandbox, config=config)

@@ -22,6 +22,7 @@ and score is computed here, in the parent. The child:
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import resource
@@ -245,8 +246,10 @@ def lock_down() -> None:
             pass
 
 
-def _limit_resources() -> None:  # runs in the child between fork and exec
+def _limit_resources(memory_bytes: int = 0) -> None:  # runs in the child between fork and exec
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if memory_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, 256 << 20))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
@@ -289,8 +292,10 @@ class Sandbox:
     """
 
     def __init__(self, files: dict[str, bytes | None], *, call_timeout: float = 40.0,
-                 startup_timeout: float = 180.0, total_timeout: float = 900.0, missing: dict[str, str] | None = None):
+                 startup_timeout: float = 180.0, total_timeout: float = 900.0, missing: dict[str, str] | None = None,
+                 memory_mb: int = 6144):
         self.files = files
+        self.memory_bytes = int(memory_mb) * 1024 * 1024
         self.call_timeout, self.startup_timeout = call_timeout, startup_timeout
         self.deadline = time.monotonic() + total_timeout
         self.total_timeout = total_timeout
@@ -336,7 +341,7 @@ class Sandbox:
             self.process = subprocess.Popen(
                 command, env=env, cwd=str(self.staging), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(request_read, response_write),
-                start_new_session=True, preexec_fn=_limit_resources, **kwargs)
+                start_new_session=True, preexec_fn=functools.partial(_limit_resources, self.memory_bytes), **kwargs)
         finally:
             os.close(request_read)
             os.close(response_write)

@@ -102,6 +102,44 @@ def test_results_validator_rejects_broken_results():
     assert res.validate_results({"score": 5, "tests": [{"score": 2, "max_score": 1}]})
 
 
+def test_wire_format_refuses_pickles():
+    import io
+
+    import numpy as np
+
+    from grader import sandbox_child as wire
+    message = wire.encode_message({"ok": np.arange(3.0)})
+    reader = wire.MessageReader()
+    reader.feed(message)
+    body, blobs = reader.message()
+    assert np.array_equal(wire.decode_plain(body, blobs)["ok"], np.arange(3.0))
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError):
+        wire.load_array(buffer.getvalue())
+
+
+def test_submission_files_are_found_in_zips_and_folders(tmp_path):
+    import zipfile
+
+    from grader.submission import read_submission
+    archive = tmp_path / "alice.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("homework/hw/policy_gradient.py", "A = 1\n")
+        handle.writestr("__MACOSX/homework/hw/policy_gradient.py", "junk")
+        handle.writestr("homework/natural_gradient.py", "B = 2\n")
+        handle.writestr("homework/hw/other.py", "C = 3\n")
+    files, notes = read_submission(archive)
+    assert files == {"policy_gradient": b"A = 1\n", "natural_gradient": b"B = 2\n"}
+    folder = tmp_path / "bob"
+    (folder / "hw").mkdir(parents=True)
+    (folder / "policy_gradient.py").write_text("top\n")
+    (folder / "hw" / "policy_gradient.py").write_text("under hw\n")
+    files, notes = read_submission(folder)
+    assert files["policy_gradient"] == b"top\n" and files["natural_gradient"] is None
+    assert any("natural_gradient.py not found" in n for n in notes)
+
+
 # ----------------------------------------------------------------------------- the corpus
 
 def test_every_results_file_is_valid_gradescope(corpus):

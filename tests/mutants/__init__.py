@@ -209,6 +209,10 @@ HOSTILE = {
         catches={"test_importance_sampled_pseudo_loss"}, says=("has no function",)),
     "missing_file": Case(
         "a submission without natural_gradient.py", omit=(NG,), catches=PART2, says=("no natural_gradient.py",)),
+    "memory_hog": Case(
+        "fisher_matrix allocates 80 GB",
+        _body(NG, "def fisher_matrix(scores) -> tf.Tensor:\n", "    import numpy\n    hog = numpy.ones(10**10)\n"),
+        catches={"test_fisher_matrix"}, says=("MemoryError",)),
     "kill_parent": Case(
         "mean_kl tries to kill the grader and its own process group",
         _body(NG, "def mean_kl(old_policy, new_policy, observations) -> tf.Tensor:\n",
