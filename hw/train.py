@@ -82,15 +82,15 @@ DEFAULTS = dict(
 PRESETS = {
     "CartPole-v1": {
         "all": dict(total_steps=200_000, num_envs=16, batch_size=2000, gamma=0.99),
-        "pg": dict(learning_rate=0.01),
+        "pg": dict(learning_rate=0.02),
         "npg": dict(epsilon=0.02),
         "trpo": dict(epsilon=0.02),
     },
     "InvertedPendulum-v5": {
-        "all": dict(total_steps=200_000, num_envs=16, batch_size=2000, gamma=0.99),
+        "all": dict(total_steps=300_000, num_envs=16, batch_size=2000, gamma=0.99),
         "pg": dict(learning_rate=0.01),
         "npg": dict(epsilon=0.02),
-        "trpo": dict(epsilon=0.02),
+        "trpo": dict(epsilon=0.05, batch_size=4000),
     },
     "LinearQuadratic1D-v0": {
         # The lecture's 1-D example: a ~ N(k s, sigma^2), 10 undiscounted steps. Both
