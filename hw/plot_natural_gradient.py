@@ -52,7 +52,8 @@ def path(step, start=START, steps=STEPS) -> np.ndarray:
     return np.stack(points)
 
 
-def draw(ng, out: Path) -> None:
+def draw(ng, out: Path) -> dict[str, np.ndarray]:
+    """Draw the picture into `out` (PNG); returns the two paths, {name: points [m, 2]}."""
     k, sigma = np.meshgrid(np.linspace(*K_RANGE, 19), np.linspace(0.06, 0.98, 13))
     g_k, g_sigma = lq_env.expected_return_gradient(k, sigma)
     f_kk, f_ss = lq_env.policy_fisher(k, sigma)
@@ -91,6 +92,7 @@ def draw(ng, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=110)
     plt.close(figure)
+    return {title.split()[0]: points for title, points in paths.items()}
 
 
 def main(argv=None) -> None:
@@ -99,7 +101,11 @@ def main(argv=None) -> None:
     parser.add_argument("--implementation", default="hw",
                         help="the package whose natural_gradient module takes the steps (default: hw, yours)")
     args = parser.parse_args(argv)
-    draw(importlib.import_module(f"{args.implementation}.natural_gradient"), args.out)
+    paths = draw(importlib.import_module(f"{args.implementation}.natural_gradient"), args.out)
+    for name, points in paths.items():
+        print(f"{name}: {len(points) - 1} steps, from k = {points[0, 0]:.3f}, sigma = {points[0, 1]:.3f} "
+              f"to k = {points[-1, 0]:.3f}, sigma = {points[-1, 1]:.3f}")
+    print(f"optimum: k* = {lq_env.optimal_gain():.3f}, sigma = 0")
     print(f"wrote {args.out}")
 
 

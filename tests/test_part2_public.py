@@ -4,11 +4,12 @@ judged against known answers.
 They must pass against the reference solutions and against an independent correct
 implementation (tests/variants/part2_independent.py), fail against the untouched stubs
 with the TODO message, and catch each common mistake, applied to the solution as a text
-mutation, with a message that names it.
+mutation, with a message that names it. The picture of docs/natural_gradient.png must
+show what the README says it shows.
 
 Each run is a pytest subprocess (a fresh TensorFlow import, 10-20 s on a loaded machine);
-all six start together in a pool of three (the `runs` fixture), so the module takes about
-a third of their sum. As in test_part1_public.py the mutants run in groups, one
+all six, and the script drawing the README's picture, start together in a pool of three
+(the `runs` fixture), so the module takes about a third of their sum. As in test_part1_public.py the mutants run in groups, one
 subprocess per group: the mutants of a group change
 different functions (checked below), and each mutant's expected test calls only
 functions that no other mutant of its group changes (USES below), so its failure must
@@ -17,12 +18,14 @@ come from its own mistake.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from grader.stubs import solution_source
+from grader.stubs import ROOT, solution_source
 from tests.support import make_implementation, run_public_tests
 from tests.test_part1_public import enclosing_function, failure_sections, output
 
@@ -105,9 +108,14 @@ def runs(tmp_path_factory):
             "variant": ("impl", (PUBLIC_TESTS,), variant)}
     for i, group in enumerate(GROUPS, start=1):
         jobs[f"group{i}"] = ("impl", (PUBLIC_TESTS,), _mutant_package(tmp_path_factory.mktemp(f"group{i}"), group))
+    picture = tmp_path_factory.mktemp("picture") / "natural_gradient.png"
     with ThreadPoolExecutor(max_workers=3) as pool:
-        yield {key: pool.submit(run_public_tests, package, *files, pythonpath=path)
-               for key, (package, files, path) in jobs.items()}
+        futures = {key: pool.submit(run_public_tests, package, *files, pythonpath=path)
+                   for key, (package, files, path) in jobs.items()}
+        futures["picture"] = pool.submit(
+            subprocess.run, [sys.executable, "-m", "hw.plot_natural_gradient", "--implementation", "solutions",
+                             "--out", str(picture)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        yield futures
 
 
 def test_public_tests_pass_against_the_solutions(runs):
@@ -130,6 +138,20 @@ def test_every_public_test_fails_against_the_stubs_with_the_todo_message(runs):
 def test_public_tests_pass_against_an_independent_implementation(runs):
     result = runs["variant"].result()
     assert result.returncode == 0, output(result)[-5000:]
+
+
+def test_the_picture_shows_the_lecture_s_point(runs):
+    """The README's picture: from the same start and with as many steps, the vanilla path
+    ends near sigma = 0 far from k*, the natural one at k*."""
+    result = runs["picture"].result()
+    assert result.returncode == 0, result.stderr[-3000:]
+    ends = {name: (float(k), float(sigma)) for name, k, sigma in
+            re.findall(r"^(\w+): \d+ steps, .* to k = (\S+), sigma = (\S+)$", result.stdout, flags=re.M)}
+    k_star = float(re.search(r"k\* = (\S+),", result.stdout)[1])
+    assert set(ends) == {"vanilla", "natural"}, result.stdout
+    assert abs(ends["natural"][0] - k_star) < 0.01, result.stdout
+    assert abs(ends["vanilla"][0] - k_star) > 0.3 and ends["vanilla"][1] < 0.1, result.stdout
+    assert Path(re.search(r"^wrote (.+)$", result.stdout, flags=re.M)[1]).stat().st_size > 20_000
 
 
 def _uses(mutant) -> set[str]:
