@@ -64,9 +64,10 @@ def score_matrix(policy, observations, actions) -> tf.Tensor:
     observations [B, obs_dim]; actions [B] integer indices (discrete policy) or [B, act_dim]
     (Gaussian policy). Returns S [B, n] in the policy's dtype, row i = grad_theta
     log pi_theta(a_i | s_i), flattened in the order of policy.trainable_variables.
-    (Hint: tf.vectorized_map over (s_i, a_i) of a function that takes one gradient batches
-    the B backward passes; tape.jacobian of the [B] log-probabilities also works but costs
-    O(B^2) memory, since every row's backward pass runs through the whole batch.)
+    (Hint: tf.vectorized_map(f, (observations, actions)), with f returning one sample's
+    flat gradient, runs the B backward passes as one batched computation. tape.jacobian of
+    the [B] log-probabilities also works but costs O(B^2) memory: every row's backward
+    pass runs through the whole batch.)
     """
     dtype = _parameter_dtype(policy)
     actions = _vector(actions, tf.int32 if policy.discrete else dtype)
