@@ -378,10 +378,11 @@ class Sandbox:
         self.ready = False
         if process is None:
             return
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        for kill in (lambda: os.killpg(process.pid, signal.SIGKILL), process.kill):  # the group, and the
+            try:                                                                    # child if it left it
+                kill()
+            except (ProcessLookupError, PermissionError, OSError):
+                pass
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -209,6 +209,11 @@ HOSTILE = {
         catches={"test_importance_sampled_pseudo_loss"}, says=("has no function",)),
     "missing_file": Case(
         "a submission without natural_gradient.py", omit=(NG,), catches=PART2, says=("no natural_gradient.py",)),
+    "setsid_loop": Case(
+        "vanilla_step leaves the process group (os.setsid) and loops forever",
+        _body(NG, "def vanilla_step(theta, grad, epsilon: float) -> tf.Tensor:\n",
+              "    import os\n    os.setsid()\n    while True:\n        pass\n"),
+        catches={"test_vanilla_step"}, says=("did not finish",)),
     "memory_hog": Case(
         "fisher_matrix allocates 80 GB",
         _body(NG, "def fisher_matrix(scores) -> tf.Tensor:\n", "    import numpy\n    hog = numpy.ones(10**10)\n"),
