@@ -2,7 +2,9 @@
 the stubs, a mutant or an independent variant) and run the public tests against it."""
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +46,24 @@ def run_public_tests(package: str, *pytest_args: str, pythonpath: Path | None = 
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--tb=short", *pytest_args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def output(result) -> str:
+    """Everything a run printed."""
+    return result.stdout + result.stderr
+
+
+def failure_sections(text: str) -> dict[str, str]:
+    """Pytest's --tb=short report, split into {test id: its failure section}."""
+    parts = re.split(r"^_+ (\S+) _+$", text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+def enclosing_function(source: str, text: str) -> str:
+    """The name of the top-level function of `source` that holds `text`."""
+    offset = source.index(text)
+    line = source.count("\n", 0, offset) + 1
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.lineno <= line <= node.end_lineno:
+            return node.name
+    raise AssertionError(f"{text!r} is not inside a function")

@@ -16,15 +16,14 @@ mistake, whatever else the other mutants of the group break.
 """
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from grader.stubs import ROOT, solution_source
-from tests.support import make_implementation, run_public_tests
+from grader.stubs import solution_source
+from tests.support import enclosing_function, failure_sections, make_implementation, output, run_public_tests
 
 PUBLIC_TESTS = "hw/tests/test_policy_gradient.py"
 VARIANT = Path(__file__).parent / "variants" / "part1_independent.py"
@@ -93,26 +92,6 @@ GROUPS = [
      "gradient flows into the advantages"],
 ]
 CALLS = {"estimate_q_values": {"reward_to_go", "discounted_return"}, "policy_gradient": {"discrete_pseudo_loss"}}
-
-
-def output(result) -> str:
-    return result.stdout + result.stderr
-
-
-def failure_sections(text: str) -> dict[str, str]:
-    """Pytest's --tb=short report, split into {test id: its failure section}."""
-    parts = re.split(r"^_+ (\S+) _+$", text, flags=re.M)
-    return dict(zip(parts[1::2], parts[2::2]))
-
-
-def enclosing_function(source: str, text: str) -> str:
-    """The name of the top-level function of `source` that holds `text`."""
-    offset = source.index(text)
-    line = source.count("\n", 0, offset) + 1
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef) and node.lineno <= line <= node.end_lineno:
-            return node.name
-    raise AssertionError(f"{text!r} is not inside a function")
 
 
 @pytest.mark.parametrize("gamma", [1.0, 0.7])

@@ -26,8 +26,7 @@ from pathlib import Path
 import pytest
 
 from grader.stubs import ROOT, solution_source
-from tests.support import make_implementation, run_public_tests
-from tests.test_part1_public import enclosing_function, failure_sections, output
+from tests.support import enclosing_function, failure_sections, make_implementation, output, run_public_tests
 
 PUBLIC_TESTS = "hw/tests/test_natural_gradient.py"
 LQ_TESTS = "hw/tests/test_lq_env.py"
