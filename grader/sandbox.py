@@ -305,6 +305,7 @@ class Sandbox:
         self.scratch = self.base / "scratch"
         self.scratch.mkdir()
         self.iso = isolation()
+        _become_subreaper()
         if self.iso.mode != "none":
             os.chown(self.scratch, SANDBOX_UID, SANDBOX_GID)
             os.chmod(self.scratch, 0o700)
@@ -378,6 +379,9 @@ class Sandbox:
         self.ready = False
         if process is None:
             return
+        # Processes the student's code started, even ones that left the process group
+        # (setsid): found by ancestry now, or later as orphans re-parented to this process.
+        escapees = _descendants(process.pid)
         for kill in (lambda: os.killpg(process.pid, signal.SIGKILL), process.kill):  # the group, and the
             try:                                                                    # child if it left it
                 kill()
@@ -387,6 +391,13 @@ class Sandbox:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             pass
+        for pid in escapees:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.iso.mode != "none":
+            _reap_orphans(SANDBOX_UID)
         for fd in (self.request_fd, self.response_fd):
             try:
                 os.close(fd)
@@ -576,6 +587,63 @@ class Sandbox:
         if "error" in body:
             raise StudentError(_call_message(module, function, body["error"]), "exception")
         return _check_plain(body.get("ok"), function)
+
+
+def _process_table() -> dict[int, tuple[int, int]]:
+    """{pid: (parent pid, real uid)} from /proc."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+            table[int(entry)] = (int(fields["PPid"].split()[0]), int(fields["Uid"].split()[0]))
+        except (OSError, KeyError, ValueError, IndexError):
+            continue
+    return table
+
+
+def _descendants(root: int) -> list[int]:
+    try:
+        table = _process_table()
+    except OSError:
+        return []
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _become_subreaper() -> None:
+    """Orphans of the sandbox are re-parented to this process (so that they can be killed)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _reap_orphans(uid: int) -> None:
+    """Kill and reap this process's children that run as the sandbox user (escaped
+    grandchildren of a killed sandbox, re-parented here)."""
+    try:
+        table = _process_table()
+    except OSError:
+        return
+    me = os.getpid()
+    for pid, (parent, owner) in table.items():
+        if parent == me and owner == uid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, PermissionError, ChildProcessError):
+                pass
 
 
 def _check_plain(value, function):

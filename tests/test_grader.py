@@ -195,6 +195,20 @@ def test_monkeypatching_and_forged_results_change_nothing(corpus):
     assert float(rows["monkeypatch"]["total (100)"]) == results["score"]
 
 
+def test_no_sandbox_process_survives(corpus):
+    """The setsid case's escaped process (and every sandbox) is gone after the batch."""
+    from tests.mutants import ESCAPEE_MARKER
+    survivors = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if ESCAPEE_MARKER.encode() in Path(f"/proc/{entry}/environ").read_bytes():
+                    survivors.append(entry)
+            except OSError:
+                pass
+    assert survivors == []
+
+
 def test_huge_output_is_truncated(corpus):
     results = corpus["results"]["huge_output"]
     assert results["score"] == 100

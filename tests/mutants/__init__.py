@@ -147,6 +147,7 @@ def _body(module, function_line, code):
 
 
 SOLUTION_FILE = ROOT / "solutions" / "policy_gradient.py"
+ESCAPEE_MARKER = "GRADER_TEST_ESCAPEE"  # in the environment of the process the setsid case leaves behind
 
 HOSTILE = {
     "exit_at_import": Case(
@@ -210,9 +211,11 @@ HOSTILE = {
     "missing_file": Case(
         "a submission without natural_gradient.py", omit=(NG,), catches=PART2, says=("no natural_gradient.py",)),
     "setsid_loop": Case(
-        "vanilla_step leaves the process group (os.setsid) and loops forever",
+        "vanilla_step forks a process that leaves the process group (os.setsid); both loop forever",
         _body(NG, "def vanilla_step(theta, grad, epsilon: float) -> tf.Tensor:\n",
-              "    import os\n    os.setsid()\n    while True:\n        pass\n"),
+              f"    import os\n    os.environ[{ESCAPEE_MARKER!r}] = '1'\n    if os.fork() == 0:\n"
+              "        os.setsid()\n        os.execv('/bin/sleep', ['sleep', '3600'])\n"
+              "    while True:\n        pass\n"),
         catches={"test_vanilla_step"}, says=("did not finish",)),
     "memory_hog": Case(
         "fisher_matrix allocates 80 GB",
