@@ -123,7 +123,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hw.train", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="per-environment defaults (flags override them):\n" + "\n".join(
+        epilog="defaults: " + ", ".join(f"{k}={v}" for k, v in DEFAULTS.items())
+               + "\n\nper-environment defaults (override the above; flags override both):\n" + "\n".join(
             f"  {env} {algo}: " + ", ".join(f"{k}={v}" for k, v in settings.items())
             for env, presets in PRESETS.items() for algo, settings in presets.items()))
     add = parser.add_argument
