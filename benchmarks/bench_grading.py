@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -24,12 +25,19 @@ sys.path.insert(0, str(ROOT))
 from tests.mutants import MUTANTS, build  # noqa: E402
 
 
+CPU: dict[float, float] = {}  # wall time -> CPU seconds of the command and all its descendants
+
+
 def timed(*args: str) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     completed = subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, cwd=ROOT)
     if completed.returncode != 0:
         raise SystemExit(f"grader {args} failed:\n{completed.stderr[-3000:]}")
-    return time.monotonic() - started
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[wall] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall
 
 
 def main() -> None:
@@ -56,13 +64,17 @@ def main() -> None:
     print(f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}; load average at the end {load[0]:.1f}")
     print()
-    print("| measurement | wall time |")
-    print("|---|---|")
+    def cpu(wall):
+        return f"{CPU[wall]:.1f} s CPU, {CPU[wall] / wall:.2f} cores busy on average"
+    print("| measurement | wall time | CPU time (grader, sandboxes, workers) |")
+    print("|---|---|---|")
     print(f"| grade one correct submission (`python -m grader grade solutions`), best of {args.repeat} | "
-          f"{min(single):.1f} s |")
-    print(f"| batch of {count} submissions, `--jobs 1` | {batch[1]:.1f} s ({batch[1] / count:.1f} s each) |")
-    print(f"| batch of {count} submissions, `--jobs 2` | {batch[2]:.1f} s ({batch[2] / count:.1f} s each) |")
-    print(f"| speed-up of `--jobs 2` | {batch[1] / batch[2]:.2f}x |")
+          f"{min(single):.1f} s | {cpu(min(single))} |")
+    print(f"| batch of {count} submissions, `--jobs 1` | {batch[1]:.1f} s ({batch[1] / count:.1f} s each) | "
+          f"{cpu(batch[1])} |")
+    print(f"| batch of {count} submissions, `--jobs 2` | {batch[2]:.1f} s ({batch[2] / count:.1f} s each) | "
+          f"{cpu(batch[2])} |")
+    print(f"| speed-up of `--jobs 2` | {batch[1] / batch[2]:.2f}x | |")
 
 
 if __name__ == "__main__":
