@@ -246,8 +246,10 @@ def lock_down() -> None:
             pass
 
 
-def _limit_resources(memory_bytes: int = 0) -> None:  # runs in the child between fork and exec
+def _limit_resources(memory_bytes: int = 0, processes: int = 0) -> None:  # in the child, before exec
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if processes > 0:  # counts the sandbox user's processes and threads: no fork bomb
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, 256 << 20))
@@ -342,7 +344,8 @@ class Sandbox:
             self.process = subprocess.Popen(
                 command, env=env, cwd=str(self.staging), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(request_read, response_write),
-                start_new_session=True, preexec_fn=functools.partial(_limit_resources, self.memory_bytes), **kwargs)
+                start_new_session=True, preexec_fn=functools.partial(_limit_resources, self.memory_bytes,
+                                                                     0 if self.iso.mode == "none" else 2048), **kwargs)
         finally:
             os.close(request_read)
             os.close(response_write)

@@ -51,8 +51,17 @@ def read_submission(path: Path) -> tuple[dict[str, bytes | None], list[str]]:
                 notes.append(f"{module}.py taken from {path.name}:{ranked[0]}")
     elif path.is_dir():
         relative = []
+        base = path.resolve()
         for depth_glob in ("*.py", "*/*.py", "*/*/*.py"):
-            relative += [p.relative_to(path).as_posix() for p in path.glob(depth_glob) if p.is_file()]
+            for p in path.glob(depth_glob):
+                # no symbolic links: the grader reads as root, the student must not make it
+                # copy another file (e.g. /etc/shadow) into the sandbox
+                if p.is_symlink() or not p.resolve().is_relative_to(base):
+                    if p.name in {f"{m}.py" for m in GRADED_MODULES}:
+                        notes.append(f"{p.relative_to(path)} is a symbolic link: ignored")
+                    continue
+                if p.is_file():
+                    relative.append(p.relative_to(path).as_posix())
         for module in GRADED_MODULES:
             ranked = _candidates(relative, module)
             if not ranked:

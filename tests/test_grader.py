@@ -138,6 +138,13 @@ def test_submission_files_are_found_in_zips_and_folders(tmp_path):
     files, notes = read_submission(folder)
     assert files["policy_gradient"] == b"top\n" and files["natural_gradient"] is None
     assert any("natural_gradient.py not found" in n for n in notes)
+    # symbolic links are not followed (the grader reads as root)
+    evil = tmp_path / "mallory"
+    evil.mkdir()
+    (evil / "policy_gradient.py").symlink_to("/etc/shadow")
+    (evil / "hw").symlink_to("/etc")
+    files, notes = read_submission(evil)
+    assert files == {"policy_gradient": None, "natural_gradient": None}
 
 
 # ----------------------------------------------------------------------------- the corpus

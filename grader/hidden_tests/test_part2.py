@@ -250,8 +250,9 @@ def test_fisher_vector_product(ng, ref_ng, seed, rng):
         kwargs = {"damping": damping} if damping else {}
         got = ng.fisher_vector_product(spec, observations, v, **kwargs)
         description = f"fisher_vector_product ({kind} policy, n={num_params(policy)}, B={batch}, damping={damping})"
-        mistakes = [("the gradient of the KL (zero at theta_old) instead of its Hessian-vector product",
-                     damping * v), ("F v without the damping term", hessian @ v)]
+        mistakes = [("the gradient of the KL (zero at theta_old) instead of its Hessian-vector product, or a KL "
+                     "whose old side is not held fixed (KL(pi_theta || pi_theta) = 0)", damping * v),
+                    ("F v without the damping term", hessian @ v)]
         expect_close(got, expected, description, rtol=1e-5, atol=1e-8, mistakes=mistakes,
                      hint="(F is the Hessian of the mean KL(pi_old || pi_theta) at theta_old.)")
 
@@ -356,7 +357,7 @@ def test_line_search(ng, ref_ng, rng):
         ("the surrogate does not improve at the full step", 2.5, 2.0, 0.5, 10, 1),
         ("no step is acceptable (the surrogate never improves)", -1.0, 2.0, 0.5, 10, None),
         ("only j = max_backtracks would pass", 0.1, 0.8 ** 6 + 1e-3, 0.8, 3, None),
-        ("several steps pass: the first one is taken", 0.5, 2.0, 0.7, 10, 0),
+        ("several steps pass: the first one is taken, not the best (0.5 d improves more)", 1.8, 2.0, 0.5, 10, 0),
         ("backtrack_ratio 0.8, three backtracks", 0.1, 0.8 ** 6 + 1e-3, 0.8, 10, 3),
     ]
     for description, c, budget, ratio, max_backtracks, j in cases:
