@@ -276,11 +276,16 @@ def _child_main(argv: list[str]) -> None:
         frames = traceback.extract_tb(exc.__traceback__)
         mine = [f for f in frames if os.path.basename(f.filename) in ("policy_gradient.py", "natural_gradient.py")]
         lines = traceback.format_list(mine[-3:] or frames[-2:])
-        return "".join(lines)[-1500:]
+        return "".join(lines)[-1500:].replace(os.path.join(staging, "hw") + os.sep, "hw/")
 
     def error(exc) -> dict:
         if isinstance(exc, SystemExit):
             return {"type": "SystemExit", "message": f"called sys.exit({exc.code!r})", "traceback": student_traceback(exc)}
+        if isinstance(exc, SyntaxError):
+            where = f"hw/{os.path.basename(exc.filename or '?')}, line {exc.lineno}"
+            text = (exc.text or "").strip()
+            return {"type": type(exc).__name__, "message": f"{exc.msg} ({where}" + (f": {text})" if text else ")"),
+                    "traceback": ""}
         return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": student_traceback(exc)}
 
     def flush():
