@@ -88,7 +88,7 @@ PRESETS = {
     },
     "InvertedPendulum-v5": {
         "all": dict(total_steps=300_000, num_envs=16, batch_size=2000, gamma=0.99),
-        "pg": dict(learning_rate=0.01),
+        "pg": dict(learning_rate=0.01, gamma=0.95),
         "npg": dict(epsilon=0.02),
         "trpo": dict(epsilon=0.05, batch_size=4000),
     },
