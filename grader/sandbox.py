@@ -190,8 +190,9 @@ def isolation() -> Isolation:
         return _ISOLATION
     forced = os.environ.get("GRADER_ISOLATION")
     if os.geteuid() != 0 or forced == "none":
-        _ISOLATION = Isolation("none", "the grader does not run as root: student code runs as the same user "
-                                       "(import path scrubbed, files not protected)")
+        _ISOLATION = Isolation("none", "student code runs as the grader's own user (not root, or "
+                                       "GRADER_ISOLATION=none): separate process, import path scrubbed, "
+                                       "files not protected")
         return _ISOLATION
     env = {"PATH": "/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8"}
     probe = [sys.executable, "-I", "-B", "-c", "import numpy; print('sandbox-ok')"]
