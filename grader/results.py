@@ -5,7 +5,10 @@ import json
 import math
 import os
 import tempfile
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10 (e.g. a Gradescope image): the same parser from PyPI
+    import tomli as tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
