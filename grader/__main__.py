@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
 
     commands.add_parser("stubs", help="regenerate the hw/ stubs from solutions/")
-    commands.add_parser("worker", help=argparse.SUPPRESS)
+    commands.add_parser("worker", help="(internal) a batch worker: grades the submissions named on its stdin")
 
     release = commands.add_parser("release", help="write the student bundle")
     release.add_argument("--out", type=Path, required=True)
