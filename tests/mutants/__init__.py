@@ -229,7 +229,12 @@ HOSTILE = {
         catches={"test_mean_kl"}, says=("killed the process",)),
 }
 
+VARIANTS = ROOT / "tests" / "variants"  # independent implementations written by the solutions' authors
+
 CORRECT = {
+    "independent_variants": Case("both parts written independently of the solutions (tests/variants)",
+                                 sources={PG: (VARIANTS / "part1_independent.py").read_text(),
+                                          NG: (VARIANTS / "part2_independent.py").read_text()}),
     "solutions_in_zip": Case("the solutions in a .zip, under hw/, with a hostile conftest.py beside them",
                              layout="zip"),
     "solutions_under_hw": Case("the solutions in a folder's hw/", layout="hw"),
