@@ -7,7 +7,7 @@ setup(
     description="CS 285 policy-gradient homework (Lecture 5 part 5, Lecture 9 part 4) with its autograder",
     python_requires=">=3.10",
     packages=find_packages(include=["hw", "hw.*", "solutions", "solutions.*", "grader", "grader.*"]),
-    package_data={"grader": ["*.json", "*.toml", "gradescope/*"]},
+    package_data={"grader": ["*.toml", "hidden_tests/pytest.ini"]},
     install_requires=[
         "tensorflow>=2.16",
         "tensorflow-probability>=0.24",
@@ -17,6 +17,7 @@ setup(
         "matplotlib",
         "tqdm",
         "pytest",
+        "tomli; python_version < '3.11'",
     ],
     extras_require={"dev": ["tensorboard"]},
 )

@@ -1,4 +1,4 @@
-"""python -m grader {grade,batch,stubs,release,gradescope} (see docs/readme_instructors.md)."""
+"""python -m grader {grade,batch,stubs,release,gradescope} (see README.md, "For instructors")."""
 from __future__ import annotations
 
 import argparse

@@ -98,9 +98,9 @@ def build_release(out: Path) -> Path:
     out.mkdir(parents=True)
     shutil.copytree(ROOT / "hw", out / "hw", ignore=_ignore)
     write_stubs(ROOT, destination=out / "hw")  # regenerated from the solutions, whatever hw/ holds
-    for handout in sorted((ROOT / "docs").glob("readme_part*.md")):  # the parts' handouts
+    for picture in sorted((ROOT / "docs").glob("*.png")):  # the figures the student README shows
         (out / "docs").mkdir(exist_ok=True)
-        shutil.copyfile(handout, out / "docs" / handout.name)
+        shutil.copyfile(picture, out / "docs" / picture.name)
     (out / "setup.py").write_text(STUDENT_SETUP.format(requirements=STUDENT_REQUIREMENTS))
     (out / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools>=64", "wheel"]\n'
                                         'build-backend = "setuptools.build_meta"\n')
