@@ -67,3 +67,42 @@ def enclosing_function(source: str, text: str) -> str:
         if isinstance(node, ast.FunctionDef) and node.lineno <= line <= node.end_lineno:
             return node.name
     raise AssertionError(f"{text!r} is not inside a function")
+
+
+def check_mutant_groups(mutants, groups, module: str, uses) -> None:
+    """Mutants that share one public-test run must not hide one another.
+
+    `mutants` are (name, function, [(old, new)], expected failing test, phrase) tuples;
+    `uses(mutant)` is the set of functions its expected test runs. Every mutant is in one
+    group, changes only its own function, and no function another mutant of its group
+    changes is run by its test, so each failure comes from its own mistake.
+    """
+    by_name = {mutant[0]: mutant for mutant in mutants}
+    assert sorted(name for group in groups for name in group) == sorted(by_name), "every mutant in one group"
+    source = solution_source(module)
+    for group in groups:
+        functions = []
+        for name in group:
+            _, function, replacements, _, _ = by_name[name]
+            assert {enclosing_function(source, old) for old, _ in replacements} == {function}, name
+            functions.append(function)
+        assert len(set(functions)) == len(functions), f"two mutants of one function in a group: {group}"
+        for name in group:
+            others = set(functions) - {by_name[name][1]}
+            assert not uses(by_name[name]) & others, f"{name}: its test runs a function another mutant changes"
+
+
+def assert_each_mutant_named(result, mutants) -> None:
+    """Each mutant's expected test failed in `result` with its phrase in a failure message."""
+    text = output(result)
+    assert result.returncode == 1, text[-5000:]
+    sections = failure_sections(text)
+    for name, _, _, test, phrase in mutants:
+        failures = {test_id: section for test_id, section in sections.items()
+                    if test_id == test or test_id.startswith(test + "[")}
+        assert failures, f"mutant {name!r}: {test} did not fail. Failed: {sorted(sections)}\n{text[-3000:]}"
+        # The phrase must be in the failure message (pytest's "E" lines), not just in the source shown.
+        messages = [line for section in failures.values() for line in section.splitlines() if line.startswith("E ")]
+        assert any(phrase in line for line in messages), (
+            f"mutant {name!r}: {test} failed without naming the mistake ({phrase!r}):\n"
+            + "\n".join(failures.values())[-3000:])

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.stubs import solution_source
-from tests.support import enclosing_function, failure_sections, make_implementation, output, run_public_tests
+from tests.support import (assert_each_mutant_named, check_mutant_groups, make_implementation, output,
+                           run_public_tests)
 
 PUBLIC_TESTS = "hw/tests/test_policy_gradient.py"
 VARIANT = Path(__file__).parent / "variants" / "part1_independent.py"
@@ -138,18 +138,8 @@ def test_public_tests_pass_against_an_independent_implementation(tmp_path):
 
 
 def test_mutant_groups_are_sound():
-    by_name = {mutant[0]: mutant for mutant in MUTANTS}
-    assert sorted(name for group in GROUPS for name in group) == sorted(by_name), "every mutant in one group"
-    source = solution_source("policy_gradient")
-    for group in GROUPS:
-        functions = []
-        for name in group:
-            _, function, replacements, _, _ = by_name[name]
-            assert {enclosing_function(source, old) for old, _ in replacements} == {function}, name
-            functions.append(function)
-        assert len(set(functions)) == len(functions), f"two mutants of one function in a group: {group}"
-        for function in functions:
-            assert not CALLS.get(function, set()) & set(functions), f"{function} calls a mutated function: {group}"
+    check_mutant_groups(MUTANTS, GROUPS, "policy_gradient",
+                        uses=lambda mutant: {mutant[1]} | CALLS.get(mutant[1], set()))
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=[f"group{i}" for i in range(1, len(GROUPS) + 1)])
@@ -159,13 +149,4 @@ def test_each_common_mistake_fails_a_public_test_that_names_it(tmp_path, group):
     package = make_implementation(tmp_path, mutations={"policy_gradient": replacements},
                                   sources={"natural_gradient": NOT_UNDER_TEST})
     result = run_public_tests("impl", PUBLIC_TESTS, pythonpath=package)
-    text = output(result)
-    assert result.returncode == 1, text[-5000:]
-    sections = failure_sections(text)
-    for name, _, _, test, phrase in mutants:
-        failures = {test_id: section for test_id, section in sections.items()
-                    if test_id == test or test_id.startswith(test + "[")}
-        assert failures, f"mutant {name!r}: {test} did not fail. Failed: {sorted(sections)}\n{text[-3000:]}"
-        assert any(phrase in section for section in failures.values()), (
-            f"mutant {name!r}: {test} failed without naming the mistake ({phrase!r}):\n"
-            + "\n".join(failures.values())[-3000:])
+    assert_each_mutant_named(result, mutants)

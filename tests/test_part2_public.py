@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.stubs import ROOT, solution_source
-from tests.support import enclosing_function, failure_sections, make_implementation, output, run_public_tests
+from grader.stubs import ROOT
+from tests.support import (assert_each_mutant_named, check_mutant_groups, make_implementation, output,
+                           run_public_tests)
 
 PUBLIC_TESTS = "hw/tests/test_natural_gradient.py"
 LQ_TESTS = "hw/tests/test_lq_env.py"
@@ -153,39 +154,12 @@ def test_the_picture_shows_the_lecture_s_point(runs):
     assert Path(re.search(r"^wrote (.+)$", result.stdout, flags=re.M)[1]).stat().st_size > 20_000
 
 
-def _uses(mutant) -> set[str]:
-    _, function, _, test, _ = mutant
-    return {function} | USES.get(test, set())
-
-
 def test_mutant_groups_are_sound():
-    by_name = {mutant[0]: mutant for mutant in MUTANTS}
-    assert sorted(name for group in GROUPS for name in group) == sorted(by_name), "every mutant in one group"
-    source = solution_source("natural_gradient")
-    for group in GROUPS:
-        functions = []
-        for name in group:
-            _, function, replacements, _, _ = by_name[name]
-            assert {enclosing_function(source, old) for old, _ in replacements} == {function}, name
-            functions.append(function)
-        assert len(set(functions)) == len(functions), f"two mutants of one function in a group: {group}"
-        for name in group:
-            others = set(functions) - {by_name[name][1]}
-            assert not _uses(by_name[name]) & others, f"{name}: its test calls a function another mutant changes"
+    check_mutant_groups(MUTANTS, GROUPS, "natural_gradient",
+                        uses=lambda mutant: {mutant[1]} | USES.get(mutant[3], set()))
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=[f"group{i}" for i in range(1, len(GROUPS) + 1)])
 def test_each_common_mistake_fails_a_public_test_that_names_it(runs, group):
-    result = runs[f"group{GROUPS.index(group) + 1}"].result()
-    text = output(result)
-    assert result.returncode == 1, text[-5000:]
-    sections = failure_sections(text)
-    for name, _, _, test, phrase in (mutant for mutant in MUTANTS if mutant[0] in group):
-        failures = {test_id: section for test_id, section in sections.items()
-                    if test_id == test or test_id.startswith(test + "[")}
-        assert failures, f"mutant {name!r}: {test} did not fail. Failed: {sorted(sections)}\n{text[-3000:]}"
-        # The phrase must be in the failure message (pytest's "E" lines), not just in the source shown.
-        messages = [line for section in failures.values() for line in section.splitlines() if line.startswith("E ")]
-        assert any(phrase in line for line in messages), (
-            f"mutant {name!r}: {test} failed without naming the mistake ({phrase!r}):\n"
-            + "\n".join(failures.values())[-3000:])
+    assert_each_mutant_named(runs[f"group{GROUPS.index(group) + 1}"].result(),
+                             [mutant for mutant in MUTANTS if mutant[0] in group])
