@@ -68,10 +68,6 @@ MUTANTS = [
      [("reward_to_go if use_reward_to_go else discounted_return",
        "discounted_return if use_reward_to_go else reward_to_go")],
      "test_estimate_q_values_concatenates_in_path_order", "wrong way round"),
-    ("gradient flows into the advantages", "importance_sampled_pseudo_loss",
-     [("advantages = tf.stop_gradient(tf.cast(advantages, log_probs.dtype))",
-       "advantages = tf.cast(advantages, log_probs.dtype)")],
-     "test_no_gradient_flows_into_q_values_or_old_log_probs", "tf.stop_gradient"),
     ("importance ratio upside down", "importance_sampled_pseudo_loss",
      [("tf.exp(log_probs - old_log_probs)  # pi_theta", "tf.exp(old_log_probs - log_probs)  # pi_theta")],
      "test_importance_sampled_pseudo_loss_value", "ratio upside down"),
@@ -88,8 +84,7 @@ GROUPS = [
      "discounted return without discount", "importance ratio upside down", "Gaussian without the log-sigma term"],
     ["pseudo-loss summed instead of averaged", "reward-to-go discounted from the path's start",
      "Gaussian without the 1/2 log(2 pi) constant", "importance-sampled loss with a flipped sign"],
-    ["q_values reshaped to [B, 1]", "Gaussian as plain squared error", "use_reward_to_go read the wrong way round",
-     "gradient flows into the advantages"],
+    ["q_values reshaped to [B, 1]", "Gaussian as plain squared error", "use_reward_to_go read the wrong way round"],
 ]
 CALLS = {"estimate_q_values": {"reward_to_go", "discounted_return"}, "policy_gradient": {"discrete_pseudo_loss"}}
 
