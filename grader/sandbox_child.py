@@ -182,7 +182,7 @@ def _child_main(argv: list[str]) -> None:
     os.chdir(config.get("cwd", staging))
     _scrub_import_path(staging, config.get("hidden", []))
 
-    import hw  # the trusted copy in staging: imports TensorFlow quietly
+    import hw  # noqa: F401  (the trusted copy in staging: imports TensorFlow quietly)
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)

@@ -27,9 +27,6 @@ import csv
 import importlib
 import json
 import math
-import os
-import shutil
-import sys
 import time
 from pathlib import Path
 
