@@ -48,12 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}")
         return 0
     if args.command == "release":
-        from .bundle import build_release
+        from .release import build_release
         build_release(args.out)
         print(f"wrote the student bundle to {args.out}")
         return 0
     if args.command == "gradescope":
-        from .bundle import build_gradescope
+        from .gradescope import build_gradescope
         build_gradescope(args.out)
         print(f"wrote {args.out}")
         return 0

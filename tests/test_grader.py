@@ -261,7 +261,7 @@ def test_release_bundle_installs_and_fails_on_the_stubs(tmp_path):
     bundle = tmp_path / "release"
     completed = run_grader("release", "--out", str(bundle))
     assert completed.returncode == 0, completed.stderr[-2000:]
-    from grader.bundle import check_no_solutions
+    from grader.release import check_no_solutions
     assert check_no_solutions(bundle) == []
     assert not (bundle / "solutions").exists() and not (bundle / "grader").exists()
     assert not list(bundle.rglob("hidden_tests")) and not list(bundle.rglob("points.toml"))
@@ -289,7 +289,7 @@ def test_gradescope_zip_runs_in_a_simulated_autograder(tmp_path):
     names = zipfile.ZipFile(archive).namelist()
     assert "setup.sh" in names and "run_autograder" in names
     root = tmp_path / "autograder"
-    from grader.bundle import unpack_gradescope
+    from grader.gradescope import unpack_gradescope
     unpack_gradescope(archive, root)
     (root / "submission" / "hw").mkdir(parents=True)
     for module in GRADED_MODULES:
