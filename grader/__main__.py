@@ -22,7 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
 
     commands.add_parser("stubs", help="regenerate the hw/ stubs from solutions/")
-    commands.add_parser("worker", help="(internal) a batch worker: grades the submissions named on its stdin")
 
     release = commands.add_parser("release", help="write the student bundle")
     release.add_argument("--out", type=Path, required=True)
@@ -39,9 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "batch":
         from .batch import run_batch
         return run_batch(args.folder, args.out, jobs=args.jobs)
-    if args.command == "worker":
-        from .batch import worker_main
-        return worker_main()
     if args.command == "stubs":
         from .stubs import write_stubs
         for path in write_stubs():

@@ -128,17 +128,6 @@ def expect(condition: bool, message: str) -> None:
         raise CheckFailed(message)
 
 
-def central_differences(function, theta: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """grad f(theta) by central differences, in float64."""
-    theta = np.asarray(theta, dtype=np.float64)
-    gradient = np.zeros_like(theta)
-    for i in range(theta.size):
-        step = np.zeros_like(theta)
-        step[i] = h
-        gradient[i] = (function(theta + step) - function(theta - step)) / (2 * h)
-    return gradient
-
-
 def direction_hint(step, candidates) -> str:
     """Name the direction a step points along, if it is one of the candidates (any scale)."""
     step = np.asarray(step, dtype=np.float64).reshape(-1)
@@ -162,15 +151,3 @@ def ratio_hint(ratio: float) -> str:
         if abs(ratio / factor - 1) < 0.1:
             return f" That is about {label}."
     return ""
-
-
-_MEMO: dict = {}
-
-
-def memo(key, compute):
-    """compute() once per grading process for a key (reference answers are the same for every
-    submission: their inputs derive from the grader's seed). Returns a copy for arrays."""
-    if key not in _MEMO:
-        _MEMO[key] = compute()
-    value = _MEMO[key]
-    return value.copy() if isinstance(value, np.ndarray) else value

@@ -5,42 +5,12 @@ import json
 import math
 import os
 import tempfile
-try:
-    import tomllib
-except ImportError:  # Python 3.10 (e.g. a Gradescope image): the same parser from PyPI
-    import tomli as tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-POINTS_FILE = Path(__file__).resolve().parent / "points.toml"
+from .config import VISIBILITIES, Config
+
 STATUSES = ("passed", "failed")
-VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
-
-
-@dataclass
-class TestSpec:
-    key: str  # the test function's name
-    part: str  # "part1"
-    number: str  # "1.3"
-    max_score: float
-    title: str = ""  # the docstring's first line, filled in once the tests are collected
-
-
-def load_config(path: Path | None = None) -> dict:
-    """points.toml, or the file named by the environment variable GRADER_CONFIG."""
-    path = Path(path or os.environ.get("GRADER_CONFIG") or POINTS_FILE)
-    with open(path, "rb") as handle:
-        return tomllib.load(handle)
-
-
-def test_specs(config: dict | None = None) -> list[TestSpec]:
-    config = config or load_config()
-    specs = []
-    for part in sorted(k for k in config if k.startswith("part")):
-        digit = part[len("part"):]
-        for i, (key, points) in enumerate(config[part]["tests"].items(), start=1):
-            specs.append(TestSpec(key, part, f"{digit}.{i}", float(points)))
-    return specs
 
 
 @dataclass
@@ -51,44 +21,31 @@ class Outcome:
     title: str = ""
 
 
-def build_results(outcomes: dict[str, Outcome], *, execution_time: float, config: dict | None = None,
-                  notes: list[str] = (), default_message: str = "not run") -> dict:
-    """A complete Gradescope results dictionary: every test of points.toml is listed."""
-    config = config or load_config()
-    visibility = config.get("gradescope", {}).get("visibility", "visible")
+def build_results(outcomes: dict[str, Outcome], *, execution_time: float, config: Config,
+                  notes: list[str] = ()) -> dict:
+    """A complete Gradescope results dictionary: every test of the configuration is listed
+    (one without an outcome as failed, "not run")."""
     tests = []
-    known = set()
-    for spec in test_specs(config):
-        known.add(spec.key)
-        outcome = outcomes.get(spec.key)
-        if outcome is None:
-            outcome = Outcome(False, default_message)
-        title = outcome.title or spec.key
+    for spec in config.tests:
+        outcome = outcomes.get(spec.key) or Outcome(False, "not run")
         tests.append({
-            "name": f"{spec.number} {title}",
+            "name": f"{spec.number} {outcome.title or spec.key}",
             "number": spec.number,
             "score": spec.max_score if outcome.passed else 0.0,
             "max_score": spec.max_score,
             "status": "passed" if outcome.passed else "failed",
             "output": outcome.message or ("passed" if outcome.passed else "failed"),
             "tags": [spec.part, spec.key],
-            "visibility": visibility,
+            "visibility": config.visibility,
             "extra_data": {"seconds": round(outcome.seconds, 2)},
         })
-    for key, outcome in outcomes.items():  # a test without points (should not happen: a project test checks)
-        if key not in known:
-            tests.append({"name": f"{outcome.title or key} (no points)", "score": 0.0, "max_score": 0.0,
-                          "status": "passed" if outcome.passed else "failed", "output": outcome.message,
-                          "tags": ["unscored", key], "visibility": visibility})
-    score = round(sum(t["score"] for t in tests), 4)
-    results = {
-        "score": score,
+    return {
+        "score": round(sum(t["score"] for t in tests), 4),
         "execution_time": int(math.ceil(execution_time)),
-        "output": "\n".join(notes) if notes else "",
-        "stdout_visibility": config.get("gradescope", {}).get("stdout_visibility", "hidden"),
+        "output": "\n".join(notes),
+        "stdout_visibility": config.stdout_visibility,
         "tests": tests,
     }
-    return results
 
 
 def part_totals(results: dict) -> dict[str, tuple[float, float]]:
@@ -167,7 +124,7 @@ def write_results(directory: Path, results: dict) -> Path:
     with os.fdopen(fd, "w") as handle:
         json.dump(results, handle, indent=2)
         handle.write("\n")
-    os.chmod(temporary, 0o644)
+    os.chmod(temporary, 0o640)
     os.replace(temporary, target)
     return target
 
