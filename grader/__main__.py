@@ -1,4 +1,4 @@
-"""python -m grader {grade,batch,stubs,release,gradescope} (see README.md, "For instructors")."""
+"""python -m grader {grade,batch,diff,stubs,release,gradescope} (see README.md, "For instructors")."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,9 @@ def main(argv: list[str] | None = None) -> int:
     grade = commands.add_parser("grade", help="grade one submission (a folder or a .zip)")
     grade.add_argument("submission", type=Path)
     grade.add_argument("--out", type=Path, required=True, help="folder for results.json")
+    grade.add_argument("--student", help="grade the hidden instance of this student id (default: the course's own)")
+    grade.add_argument("--metadata", type=Path,
+                       help="Gradescope's submission_metadata.json: the student id is its users' ids")
     grade.add_argument("--quiet", action="store_true", help="do not print the table")
     grade.add_argument("-k", dest="only", action="append", help="only the hidden tests whose names match (debugging)")
 
@@ -20,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("folder", type=Path)
     batch.add_argument("--out", type=Path, required=True, help="folder for the results and gradebook.csv")
     batch.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+
+    regrade = commands.add_parser("diff", help="the students whose points changed between two batch outputs")
+    regrade.add_argument("old", type=Path, help="the earlier batch output folder (or its gradebook.csv)")
+    regrade.add_argument("new", type=Path, help="the later batch output folder (or its gradebook.csv)")
+    regrade.add_argument("--csv", type=Path, help="where to write the changes (default: NEW/regrade-diff.csv)")
 
     commands.add_parser("stubs", help="regenerate the hw/ stubs from solutions/")
 
@@ -32,12 +40,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "grade":
         from .runner import grade as grade_one
-        results = grade_one(args.submission, args.out, quiet=args.quiet, only=args.only)
+        student = args.student
+        if args.metadata is not None and student is None:
+            from .instances import student_from_metadata
+            try:
+                student = student_from_metadata(args.metadata)
+            except (OSError, ValueError) as exc:
+                print(f"note: {exc}; grading the course's own instance", file=sys.stderr)
+        results = grade_one(args.submission, args.out, student=student, quiet=args.quiet, only=args.only)
         print(f"wrote {args.out / 'results.json'}", file=sys.stderr)
         return 0 if results is not None else 1
     if args.command == "batch":
         from .batch import run_batch
         return run_batch(args.folder, args.out, jobs=args.jobs)
+    if args.command == "diff":
+        from .diff import main as diff_main
+        return diff_main(args.old, args.new, args.csv)
     if args.command == "stubs":
         from .stubs import write_stubs
         for path in write_stubs():

@@ -1,7 +1,9 @@
-"""Grading a folder of submissions: the hidden instance is computed once (a trusted process,
-see instances/), then up to `jobs` grading processes (`python -I -m grader grade`) run at a
-time, one per submission, each with its own fresh sandbox. A tqdm progress bar follows
-them; one results folder per submission and a CSV gradebook.
+"""Grading a folder of submissions: each submission is graded as the student its name gives
+(the sub-folder's or the zip's name), on that student's hidden instance. The instances are
+computed first (trusted processes, see instances/), then up to `jobs` grading processes
+(`python -I -m grader grade`) run at a time, one per submission, each with its own fresh
+sandbox. A tqdm progress bar follows them; one results folder per submission and a CSV
+gradebook.
 
 A grading process that dies or overruns is killed; its submission keeps the complete
 results.json the grader writes before it starts (every test at 0) or gets a fallback one,
@@ -22,8 +24,6 @@ from pathlib import Path
 from . import instances
 from . import results as res
 from .config import Config, load_config
-
-GRACE = 120  # seconds a grading process may take beyond its submission's limits
 
 
 def find_submissions(folder: Path) -> dict[str, Path]:
@@ -48,10 +48,12 @@ def _read_valid(out: Path) -> dict | None:
     return None if res.validate_results(results) else results
 
 
-def grade_in_process(submission: Path, out: Path, config: Config) -> dict:
+def grade_in_process(submission: Path, out: Path, student: str, config: Config) -> dict:
     """Grade one submission in a grading process of its own; always returns valid results."""
-    timeout = config.limits.total_timeout + config.limits.startup_timeout + GRACE
-    command = [sys.executable, "-I", "-m", "grader", "grade", str(submission), "--out", str(out), "--quiet"]
+    limits = config.limits
+    timeout = limits.instance_timeout + limits.startup_timeout + limits.total_timeout + limits.call_timeout
+    command = [sys.executable, "-I", "-m", "grader", "grade", str(submission), "--out", str(out), "--quiet",
+               "--student", student]
     env = dict(os.environ, GRADER_CONFIG=str(config.path))
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, env=env, start_new_session=True, cwd="/")
@@ -103,7 +105,8 @@ def run_batch(folder: Path, out: Path, *, jobs: int = 1, quiet: bool = False) ->
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     submissions = find_submissions(Path(folder))
-    instances.ensure([config.seed])  # once, before any grading process starts
+    seeds = [instances.instance_seed(config.seed, name) for name in submissions]
+    instances.ensure(seeds, config.limits.instance_timeout, processes=jobs)  # before any student code runs
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
@@ -114,7 +117,7 @@ def run_batch(folder: Path, out: Path, *, jobs: int = 1, quiet: bool = False) ->
 
     def one(item):
         name, path = item
-        results = grade_in_process(path, out / name, config)
+        results = grade_in_process(path, out / name, name, config)
         with lock:
             graded[name] = results
             if progress:

@@ -56,14 +56,14 @@ def diagnose(got: np.ndarray, expected: np.ndarray, mistakes=(), *, rtol=1e-4, a
     for label, alternative in mistakes:
         alternative = np.asarray(alternative, dtype=np.float64)
         if alternative.shape == got.shape and _close(got, alternative, rtol * 10, atol * 10):
-            return f" This is what {label} gives."
+            return f"this is what {label} gives."
     if got.shape != expected.shape or not np.all(np.isfinite(got)):
         return ""
     scale = float(np.max(np.abs(expected))) if expected.size else 0.0
     if scale == 0.0 or not np.any(np.abs(got) > atol):
         return ""
     if _close(got, -expected, rtol * 10, atol * 10):
-        return " The sign is flipped (the gradient of the loss instead of the ascent direction grad J?)."
+        return "the sign is flipped (the gradient of the loss instead of the ascent direction grad J?)."
     flat_e, flat_g = expected.reshape(-1), got.reshape(-1)
     ratio = float(flat_g @ flat_e / (flat_e @ flat_e))
     if ratio != 0 and _close(got, ratio * expected, rtol * 10, atol * 10):
@@ -74,11 +74,23 @@ def diagnose(got: np.ndarray, expected: np.ndarray, mistakes=(), *, rtol=1e-4, a
                       (1.0 / batch_size, "dividing by the batch size twice")]
         for factor, label in named:
             if abs(ratio / factor - 1) < 1e-3:
-                return f" It is off by a constant factor {ratio:.4g}: {label}."
+                return f"off by a constant factor {ratio:.4g}: {label}."
         if ratio < 0:
-            return f" It points the opposite way, scaled by {ratio:.4g} (a flipped sign?)."
-        return f" It is off by a constant factor {ratio:.4g}: the direction is right, the scale is not."
+            return f"it points the opposite way, scaled by {ratio:.4g} (a flipped sign?)."
+        return f"off by a constant factor {ratio:.4g}: the direction is right, the scale is not."
     return ""
+
+
+def failure(what: str, problem: str, *, expected: str, got: str, mistake: str = "", hint: str = "") -> CheckFailed:
+    """A failed check as the student reads it: what was checked and what went wrong on the
+    first line (the report's table shows it), then what was expected, what came back, the
+    likely mistake and a hint, one labelled line each."""
+    lines = [f"{what}: {problem}", f"Expected: {expected}", f"Got: {got}"]
+    if mistake:
+        lines.append(f"Likely mistake: {mistake}")
+    if hint:
+        lines.append(f"Hint: {hint.strip()}")
+    return CheckFailed("\n".join(lines))
 
 
 def expect_close(got, expected, what: str, *, rtol: float = 1e-4, atol: float = 1e-6, mistakes=(),
@@ -88,38 +100,35 @@ def expect_close(got, expected, what: str, *, rtol: float = 1e-4, atol: float = 
     got = as_array(got, what)
     if got.shape != expected.shape:
         if got.size == expected.size:
-            shape_hint = " (the same numbers in another shape?)"
+            shape_hint = "the same numbers in another shape?"
         elif got.ndim == 2 and expected.ndim == 1 and got.shape == (expected.shape[0],) * 2:
-            shape_hint = " ([B] times [B, 1] broadcasts to [B, B]: keep q_values one-dimensional)"
+            shape_hint = "[B] times [B, 1] broadcasts to [B, B]: keep q_values one-dimensional."
         elif expected.ndim == 0 and got.ndim == 1:
-            shape_hint = " (expected a scalar: take the mean over the batch)"
-        elif expected.ndim == 0 and got.ndim >= 1:
-            shape_hint = " (expected a scalar)"
+            shape_hint = "expected a scalar: take the mean over the batch."
         else:
             shape_hint = ""
-        extra = diagnose(got, expected, mistakes, rtol=rtol, atol=atol, batch_size=batch_size)
-        raise CheckFailed(f"{what}: expected shape {expected.shape}, got shape {got.shape}{shape_hint}.{extra}"
-                          + (f" {hint}" if hint else ""))
+        mistake = diagnose(got, expected, mistakes, rtol=rtol, atol=atol, batch_size=batch_size) or shape_hint
+        raise failure(what, "wrong shape", expected=f"shape {expected.shape}", got=f"shape {got.shape}",
+                      mistake=mistake, hint=hint)
     if not np.all(np.isfinite(got)):
-        raise CheckFailed(f"{what}: got non-finite values {fmt(got)}; expected {fmt(expected)}."
-                          + (f" {hint}" if hint else ""))
+        raise failure(what, "non-finite values (NaN or infinity)", expected=fmt(expected), got=fmt(got), hint=hint)
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
         error = float(np.max(np.abs(got - expected)))
         relative = error / max(float(np.max(np.abs(expected))), 1e-300)
-        message = (f"{what}: expected {fmt(expected)}, got {fmt(got)} "
-                   f"(largest difference {error:.3g}, {relative:.3g} relative; tolerance rtol={rtol:g}, atol={atol:g}).")
-        message += diagnose(got, expected, mistakes, rtol=rtol, atol=atol, batch_size=batch_size)
-        if hint:
-            message += f" {hint}"
-        raise CheckFailed(message)
+        raise failure(what, "wrong values", expected=fmt(expected),
+                      got=f"{fmt(got)} (largest difference {error:.3g}, {relative:.3g} relative; tolerance "
+                          f"rtol={rtol:g}, atol={atol:g})",
+                      mistake=diagnose(got, expected, mistakes, rtol=rtol, atol=atol, batch_size=batch_size),
+                      hint=hint)
     return got
 
 
 def expect_scalar(got, expected, what: str, **kwargs) -> float:
     got = as_array(got, what)
     if got.shape not in ((), (1,)):
-        raise CheckFailed(f"{what}: expected a scalar, got an array of shape {got.shape}"
-                          + (" (take the mean over the batch)" if got.ndim == 1 else ""))
+        raise failure(what, "not a scalar", expected="a scalar", got=f"an array of shape {got.shape}",
+                      mistake="no mean over the batch (tf.reduce_mean turns the [B] losses into one number)."
+                      if got.ndim == 1 else "")
     return float(expect_close(got.reshape(()), np.asarray(expected, np.float64).reshape(()), what, **kwargs))
 
 

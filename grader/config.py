@@ -28,6 +28,7 @@ class Limits:
     startup_timeout: float  # seconds for the student's process to start (import TensorFlow)
     total_timeout: float  # seconds for all of a submission's calls
     memory_mb: int  # address-space limit of the student's process
+    instance_timeout: float  # seconds for the trusted process that computes a hidden instance
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,15 @@ class TestPoints:
 class Config:
     limits: Limits
     seed: int  # the course seed
-    visibility: str  # of each test in Gradescope
+    visibility: str  # of each test in Gradescope, unless test_visibility says otherwise
+    test_visibility: dict  # {hidden test name: its visibility}
     stdout_visibility: str
     tests: tuple[TestPoints, ...]
     totals: dict  # {part: its points}
     path: Path
 
-    def test(self, key: str) -> TestPoints | None:
-        return next((t for t in self.tests if t.key == key), None)
+    def visibility_of(self, key: str) -> str:
+        return self.test_visibility.get(key, self.visibility)
 
 
 def _get(table: dict, key: str, where: str, kind):
@@ -75,12 +77,14 @@ def load_config(path: Path | str | None = None) -> Config:
     table = _get(data, "limits", where, dict)
     limits = Limits(*(_get(table, key, f"{where} [limits]", float)
                       for key in ("call_timeout", "startup_timeout", "total_timeout")),
-                    memory_mb=_get(table, "memory_mb", f"{where} [limits]", int))
+                    memory_mb=_get(table, "memory_mb", f"{where} [limits]", int),
+                    instance_timeout=_get(table, "instance_timeout", f"{where} [limits]", float))
     seed = _get(_get(data, "instances", where, dict), "seed", f"{where} [instances]", int)
     gradescope = _get(data, "gradescope", where, dict)
     visibility = _get(gradescope, "visibility", f"{where} [gradescope]", str)
     stdout_visibility = _get(gradescope, "stdout_visibility", f"{where} [gradescope]", str)
-    for name, value in (("visibility", visibility), ("stdout_visibility", stdout_visibility)):
+    test_visibility = _get(gradescope, "test_visibility", f"{where} [gradescope]", dict)
+    for name, value in (("visibility", visibility), ("stdout_visibility", stdout_visibility), *test_visibility.items()):
         if value not in VISIBILITIES:
             raise ConfigError(f"{where} [gradescope]: {name} = {value!r} is not one of {VISIBILITIES}")
     tests, totals = [], {}
@@ -92,4 +96,7 @@ def load_config(path: Path | str | None = None) -> Config:
                                     _get({key: points}, key, f"{where} [{part}.tests]", float)))
     if not tests:
         raise ConfigError(f"{where}: no [partN.tests] table")
-    return Config(limits, seed, visibility, stdout_visibility, tuple(tests), totals, path)
+    unknown = set(test_visibility) - {t.key for t in tests}
+    if unknown:
+        raise ConfigError(f"{where} [gradescope.test_visibility]: no such test {sorted(unknown)}")
+    return Config(limits, seed, visibility, test_visibility, stdout_visibility, tuple(tests), totals, path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,14 @@ from pathlib import Path
 from .config import VISIBILITIES, Config
 
 STATUSES = ("passed", "failed")
+_ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str) -> str:
+    """A message as it may reach a terminal or a web page: terminal escape sequences and
+    control characters (all but newline and tab) removed."""
+    return _CONTROL.sub("", _ANSI.sub("", text))
 
 
 @dataclass
@@ -21,29 +30,88 @@ class Outcome:
     title: str = ""
 
 
+_LABELS = ("Expected:", "Got:", "Likely mistake:", "Hint:")
+_PRINTED = "\n\nYour code printed (truncated):\n"
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+def _md_escape(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def to_markdown(message: str) -> str:
+    """A test's message as Markdown, for Gradescope: the first line as written, the labelled
+    lines (expected, got, likely mistake, hint) each a paragraph with its label in bold,
+    tracebacks and the student's printed output in code blocks."""
+    message, _, printed = message.partition(_PRINTED)
+    paragraphs, code = [], []
+
+    def flush_code():
+        if code:
+            paragraphs.append("```\n" + "\n".join(code).replace("```", "` ` `") + "\n```")
+            code.clear()
+
+    for line in message.splitlines():
+        if line.startswith(("  ", "\t")) or line.lstrip().startswith("File \""):
+            code.append(line)
+            continue
+        flush_code()
+        label = next((lab for lab in _LABELS if line.startswith(lab)), None)
+        if label:
+            paragraphs.append(f"**{label}** {_md_escape(line[len(label):].strip())}")
+        elif line.strip():
+            paragraphs.append(_md_escape(line))
+    flush_code()
+    if printed:
+        paragraphs.append("**Your code printed** (truncated):")
+        paragraphs.append("```\n" + printed.replace("```", "` ` `") + "\n```")
+    return "\n\n".join(paragraphs)
+
+
+def plain_text(markdown: str) -> str:
+    """A Markdown message back as plain text (escapes, bold marks and fences removed)."""
+    lines = [line for line in markdown.splitlines() if line.strip() != "```"]
+    return re.sub(r"\\(.)", r"\1", "\n".join(lines).replace("**", ""))
+
+
+def first_line(markdown: str) -> str:
+    """The first line of a Markdown message, as plain text (for the printed table)."""
+    lines = plain_text(markdown).strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def build_results(outcomes: dict[str, Outcome], *, execution_time: float, config: Config,
-                  notes: list[str] = ()) -> dict:
+                  notes: list[str] = (), extra: dict | None = None) -> dict:
     """A complete Gradescope results dictionary: every test of the configuration is listed
-    (one without an outcome as failed, "not run")."""
+    (one without an outcome as failed, "not run"); messages in Markdown; the top-level
+    output says how many tests passed, counting only what the student can see now."""
     tests = []
     for spec in config.tests:
         outcome = outcomes.get(spec.key) or Outcome(False, "not run")
+        message = clean_text(outcome.message or ("passed" if outcome.passed else "failed"))
         tests.append({
             "name": f"{spec.number} {outcome.title or spec.key}",
             "number": spec.number,
             "score": spec.max_score if outcome.passed else 0.0,
             "max_score": spec.max_score,
             "status": "passed" if outcome.passed else "failed",
-            "output": outcome.message or ("passed" if outcome.passed else "failed"),
+            "output": to_markdown(message),
+            "output_format": "md",
             "tags": [spec.part, spec.key],
-            "visibility": config.visibility,
+            "visibility": config.visibility_of(spec.key),
             "extra_data": {"seconds": round(outcome.seconds, 2)},
         })
+    shown = [t for t in tests if t["visibility"] == "visible"]
+    summary = f"{sum(t['status'] == 'passed' for t in shown)} of {len(shown)} tests passed"
+    withheld = len(tests) - len(shown)
+    if withheld:
+        summary += f" ({withheld} more test(s) are shown later and not counted here)"
     return {
         "score": round(sum(t["score"] for t in tests), 4),
         "execution_time": int(math.ceil(execution_time)),
-        "output": "\n".join(notes),
+        "output": clean_text("\n".join([summary + ".", *notes])),
         "stdout_visibility": config.stdout_visibility,
+        "extra_data": extra or {},
         "tests": tests,
     }
 
@@ -133,8 +201,7 @@ def format_table(results: dict, width: int = 110) -> str:
     """The results as a readable table: test, points, status, first line of the message."""
     rows = [("test", "points", "status", "message")]
     for test in results["tests"]:
-        message = (test.get("output") or "").strip().splitlines()
-        first = message[0] if message else ""
+        first = first_line(test.get("output") or "")
         rows.append((test["name"], f"{_fmt(test['score'])}/{_fmt(test['max_score'])}", test["status"], first))
     name_width = min(max(len(r[0]) for r in rows), 60)
     lines = []

@@ -110,20 +110,24 @@ def run_hidden_tests(plugin: GradingPlugin, only: list[str] | None) -> int:
         return int(pytest.main(args, plugins=[plugin]))
 
 
-def grade(submission: Path, out: Path, *, quiet: bool = False, config: Config | None = None,
-          only: list[str] | None = None) -> dict:
-    """Grade one submission into out/results.json and return the results dictionary."""
+def grade(submission: Path, out: Path, *, student: str | None = None, quiet: bool = False,
+          config: Config | None = None, only: list[str] | None = None) -> dict:
+    """Grade one submission into out/results.json and return the results dictionary. The
+    hidden inputs are those of `student` (the course's own instance if None)."""
     start = time.monotonic()
     config = config or load_config()
     out = Path(out)
     known_titles = titles()
+    seed = instances.instance_seed(config.seed, student)
+    extra = {"instance": {"student": student or "", "seed": seed}}
 
     def finish(outcomes, notes, default_message):
         filled = {key: res.Outcome(o.passed, o.message, o.seconds, known_titles.get(key, key))
                   for key, o in outcomes.items()}
         for key, title in known_titles.items():
             filled.setdefault(key, res.Outcome(False, default_message, 0.0, title))
-        results = res.build_results(filled, execution_time=time.monotonic() - start, config=config, notes=notes)
+        results = res.build_results(filled, execution_time=time.monotonic() - start, config=config, notes=notes,
+                                    extra=extra)
         res.write_results(out, results)
         return results
 
@@ -135,7 +139,7 @@ def grade(submission: Path, out: Path, *, quiet: bool = False, config: Config | 
     sandbox = None
     try:
         files, notes = read_submission(Path(submission))
-        instance = instances.load(instances.ensure([config.seed])[config.seed])
+        instance = instances.load(instances.ensure([seed], config.limits.instance_timeout)[seed])
         missing = {m: f"the submission has no {m}.py (looked at its top and under hw/)"
                    for m, data in files.items() if data is None}
         sandbox = Sandbox(files, config.limits, missing=missing)

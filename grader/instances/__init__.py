@@ -13,6 +13,7 @@ key that changes whenever the code that computes them changes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -23,11 +24,31 @@ from .. import wire
 from ..stubs import GRADED_MODULES, ROOT
 
 FORMAT = 1  # of the instance files; part of the cache key
-PRE_PASS_TIMEOUT = 600  # seconds for the trusted process to compute a batch's instances
 
 
 class InstanceError(RuntimeError):
     """The trusted pre-pass failed (a grader problem, never the student's)."""
+
+
+def instance_seed(course_seed: int, student: str | None) -> int:
+    """The seed of a student's instance: the course seed itself without a student, else the
+    course seed mixed with the student's id (the same id always gives the same seed, and
+    different ids different seeds but for a 2^-48 chance)."""
+    if not student:
+        return course_seed
+    digest = hashlib.sha256(f"{course_seed}\0{student}".encode()).digest()
+    return int.from_bytes(digest[:6], "big")
+
+
+def student_from_metadata(path: Path) -> str:
+    """The student id of a Gradescope submission (/autograder/submission_metadata.json): its
+    users' ids, sorted and joined with '+' (a group submission has several)."""
+    data = json.loads(Path(path).read_text())
+    ids = sorted(str(user.get("id") or user.get("email") or "") for user in data.get("users") or [])
+    ids = [i for i in ids if i]
+    if not ids:
+        raise ValueError(f"{path}: no user ids in the submission metadata")
+    return "+".join(ids)
 
 
 def fingerprint() -> str:
@@ -54,24 +75,33 @@ def instance_path(seed: int, folder: Path | None = None) -> Path:
     return (folder or cache_dir()) / f"instance-{fingerprint()}-{seed}.bin"
 
 
-def ensure(seeds: list[int], timeout: float = PRE_PASS_TIMEOUT) -> dict[int, Path]:
-    """{seed: instance file}, computing the missing ones in one trusted process (which has
-    exited when this returns)."""
+def ensure(seeds: list[int], timeout: float, *, processes: int = 1) -> dict[int, Path]:
+    """{seed: instance file}, computing the missing ones in trusted processes (up to
+    `processes` at a time, each importing TensorFlow once) that have all exited when this
+    returns. `timeout` is per instance."""
     folder = cache_dir()
     paths = {seed: instance_path(seed, folder) for seed in dict.fromkeys(seeds)}
     missing = [seed for seed, path in paths.items() if not path.exists()]
-    if missing:
-        command = [sys.executable, "-I", "-m", "grader.instances", str(folder), *map(str, missing)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        env.update(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    shares = [missing[i::max(1, processes)] for i in range(max(1, processes))]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    running = [subprocess.Popen([sys.executable, "-I", "-m", "grader.instances", str(folder), *map(str, share)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=folder)
+               for share in shares if share]
+    errors = []
+    for process in running:
         try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=folder)
+            _, stderr = process.communicate(timeout=timeout * len(shares[0]))
         except subprocess.TimeoutExpired:
-            raise InstanceError(f"computing the hidden instances took longer than {timeout:.0f} s") from None
-        absent = [seed for seed in missing if not paths[seed].exists()]
-        if done.returncode != 0 or absent:
-            raise InstanceError(f"computing the hidden instances failed (exit {done.returncode}):\n"
-                                + done.stderr[-3000:])
+            process.kill()
+            _, stderr = process.communicate()
+            errors.append(f"computing the hidden instances took longer than {timeout:.0f} s")
+            continue
+        if process.returncode != 0:
+            errors.append(f"exit {process.returncode}:\n{stderr.decode(errors='replace')[-3000:]}")
+    absent = [seed for seed in missing if not paths[seed].exists()]
+    if errors or absent:
+        raise InstanceError("computing the hidden instances failed: " + "\n".join(errors or [f"no file for {absent}"]))
     return paths
 
 
