@@ -197,6 +197,22 @@ def conjugate_gradient(rng, seed):
              "two_identity": MatVec(2.0 * np.eye(3))}]
 
 
+def _numpy_cg(matrix, b, iterations, tolerance=1e-10):
+    """Conjugate gradient on an explicit matrix, as the contract states it (from x = 0, the
+    tolerance on r^T r checked before every iteration): the TRPO step's reference."""
+    x, r = np.zeros_like(b), b.copy()
+    p, rr = r.copy(), r @ r
+    for _ in range(iterations):
+        if rr < tolerance:
+            break
+        ap = matrix @ p
+        alpha = rr / (p @ ap)
+        x, r = x + alpha * p, r - alpha * ap
+        rr, previous = r @ r, rr
+        p = r + (rr / previous) * p
+    return x
+
+
 @builds("test_natural_step_cg")
 def natural_step_cg(rng, seed):
     cases = []
@@ -206,12 +222,14 @@ def natural_step_cg(rng, seed):
         observations = rng.normal(size=(batch, obs_dim))
         n = spec.params.size
         g = rng.normal(size=n)
-        expected = np.asarray(ref.natural_step_cg(policy, observations, g, epsilon, iterations, damping), np.float64)
+        damped = _kl_hessian(policy, kind, seed + 10 + i, observations) + damping * np.eye(n)
+        x = _numpy_cg(damped, g, iterations)
+        expected = np.sqrt(2 * epsilon / (x @ damped @ x)) * x
         cases.append({"description": f"natural_step_cg ({kind} policy, n={n}, epsilon={epsilon}, "
                                      f"iterations={iterations}, damping={damping})",
                       "policy": spec, "observations": observations, "g": g, "epsilon": epsilon,
                       "iterations": iterations, "damping": damping, "expected": expected,
-                      "damped_fisher": _kl_hessian(policy, kind, seed + 10 + i, observations) + damping * np.eye(n)})
+                      "damped_fisher": damped})
     return cases
 
 
