@@ -1,22 +1,26 @@
-"""The Part 1 public tests (hw/tests/test_policy_gradient.py) judged against known answers.
+"""The Part 1 public tests (hw/tests/test_part1_policy_gradient.py) judged against known answers.
 
 First, the exact J of hw/tabular_mdp.py, which the public and hidden tests trust, is
 checked against dynamic programming.
 
-They must pass against the reference solutions and against an independent correct
-implementation (tests/variants/part1_independent.py), fail everywhere against the
-untouched stubs with the TODO message, and catch each common mistake, applied to the
-solution as a text mutation, with a message that names it.
+They must pass against the reference solutions and against two independent correct
+implementations (tests/variants/part1_independent.py; tests/variants/part1_lecture.py,
+the lecture's pseudocode taken literally, without tf.stop_gradient, with Q-values in
+float32), fail everywhere against the untouched stubs with the TODO message, and catch
+each common mistake, applied to the solution as a text mutation, with a message that
+names it.
 
-Each run is a pytest subprocess (a fresh TensorFlow import, ~6-8 s). To keep the total
-short the mutants run in groups, one subprocess per group. That is sound because the
-mutants of a group change different functions (checked below), and each mutant's
-expected test exercises only its own function(s): its failure section must name the
-mistake, whatever else the other mutants of the group break.
+Each run is a pytest subprocess (a fresh TensorFlow import, ~6-8 s), two at a time (the
+`runs` fixture). To keep the total short the mutants run in groups, one subprocess per
+group. That is sound because the mutants of a group change different functions (checked
+below), and each mutant's expected test calls no function that another mutant of its
+group changes (USES below): its failure section must name the mistake, whatever else the
+other mutants of the group break.
 """
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +29,8 @@ import pytest
 from tests.support import (assert_each_mutant_named, check_mutant_groups, make_implementation, output,
                            run_public_tests)
 
-PUBLIC_TESTS = "hw/tests/test_policy_gradient.py"
-VARIANT = Path(__file__).parent / "variants" / "part1_independent.py"
+PUBLIC_TESTS = "hw/tests/test_part1_policy_gradient.py"
+VARIANTS = {name: Path(__file__).parent / "variants" / f"{name}.py" for name in ("part1_independent", "part1_lecture")}
 # The Part 1 public tests never use natural_gradient; a placeholder keeps these runs
 # independent of the state of Part 2.
 NOT_UNDER_TEST = '"""Part 2 is not under test in these runs."""\n'
@@ -36,6 +40,31 @@ MUTANTS = [
     ("policy_gradient returns the loss gradient", "policy_gradient",
      [("return [-tf.convert_to_tensor(gradient)", "return [tf.convert_to_tensor(gradient)")],
      "test_policy_gradient_matches_finite_differences_of_exact_J", "flipped sign"),
+    ("Gaussian with the variance for the standard deviation", "gaussian_pseudo_loss",
+     [("z = (actions - means) / tf.exp(log_std)", "z = (actions - means) / tf.exp(2.0 * log_std)"),
+      ("+ tf.reduce_sum(log_std)  # + sum_j log sigma_j", "+ 2.0 * tf.reduce_sum(log_std)  # + sum_j log sigma_j")],
+     "test_gaussian_pseudo_loss_value", "the variance where the standard deviation belongs"),
+    ("tf.gather without batch_dims", "discrete_pseudo_loss",
+     [("    one_hot_actions = tf.one_hot(actions, depth=tf.shape(logits)[-1], dtype=logits.dtype)  # [B, A]\n"
+       "    negative_likelihoods = tf.nn.softmax_cross_entropy_with_logits(labels=one_hot_actions, logits=logits)\n",
+       "    negative_likelihoods = -tf.gather(tf.nn.log_softmax(logits), actions, axis=1)\n")],
+     "test_discrete_pseudo_loss_value", "without batch_dims=1"),
+    ("reward-to-go discounted from the path's end", "reward_to_go",
+     [("future = rewards[t] + gamma * future", "future = gamma ** (len(rewards) - 1 - t) * rewards[t] + future")],
+     "test_reward_to_go_by_hand", "discount counted from the path's end"),
+    ("reward-to-go as a reversed cumulative sum divided by gamma^t", "reward_to_go",
+     [("    q_values = np.zeros_like(rewards)\n",
+       "    discounts = gamma ** np.arange(len(rewards))\n"
+       "    return np.cumsum((discounts * rewards)[::-1])[::-1] / discounts\n")],
+     "test_reward_to_go_is_accurate_on_1000_step_paths", "gamma^t underflows"),
+    ("the log of a softmax", "discrete_pseudo_loss",
+     [("negative_likelihoods = tf.nn.softmax_cross_entropy_with_logits(labels=one_hot_actions, logits=logits)",
+       "negative_likelihoods = -tf.math.log(tf.reduce_sum(one_hot_actions * tf.nn.softmax(logits), axis=-1))")],
+     "test_discrete_pseudo_loss_stays_finite_for_large_logit_gaps", "the log of a softmax"),
+    ("q_values not cast to the logits' dtype", "discrete_pseudo_loss",
+     [("q_values = tf.stop_gradient(tf.cast(q_values, logits.dtype))  # [B]",
+       "q_values = tf.stop_gradient(tf.convert_to_tensor(q_values))  # [B]")],
+     "test_pseudo_losses_of_a_float32_policy_accept_float64_q_values", "q_values not cast"),
     ("pseudo-loss summed instead of averaged", "discrete_pseudo_loss",
      [("return tf.reduce_mean(weighted_negative_likelihoods)", "return tf.reduce_sum(weighted_negative_likelihoods)")],
      "test_discrete_pseudo_loss_value", "sum instead of mean"),
@@ -76,17 +105,22 @@ MUTANTS = [
      "test_importance_sampled_pseudo_loss_value", "flipped sign"),
 ]
 # Mutants of one group change different functions, and no expected test calls a function
-# that another mutant of its group changes: estimate_q_values calls reward_to_go and
-# discounted_return; policy_gradient's expected test (a categorical policy) calls
-# discrete_pseudo_loss.
+# that another mutant of its group changes (USES).
 GROUPS = [
     ["policy_gradient returns the loss gradient", "reward-to-go without discount",
      "discounted return without discount", "importance ratio upside down", "Gaussian without the log-sigma term"],
     ["pseudo-loss summed instead of averaged", "reward-to-go discounted from the path's start",
      "Gaussian without the 1/2 log(2 pi) constant", "importance-sampled loss with a flipped sign"],
     ["q_values reshaped to [B, 1]", "Gaussian as plain squared error", "use_reward_to_go read the wrong way round"],
+    ["tf.gather without batch_dims", "reward-to-go discounted from the path's end",
+     "Gaussian with the variance for the standard deviation"],
+    ["the log of a softmax", "reward-to-go as a reversed cumulative sum divided by gamma^t"],
+    ["q_values not cast to the logits' dtype"],
 ]
-CALLS = {"estimate_q_values": {"reward_to_go", "discounted_return"}, "policy_gradient": {"discrete_pseudo_loss"}}
+# The graded functions each expected test calls, besides the one its mutant changes.
+USES = {"test_estimate_q_values_concatenates_in_path_order": {"reward_to_go", "discounted_return"},
+        "test_policy_gradient_matches_finite_differences_of_exact_J": {"discrete_pseudo_loss"},
+        "test_pseudo_losses_of_a_float32_policy_accept_float64_q_values": {"gaussian_pseudo_loss"}}
 
 
 @pytest.mark.parametrize("gamma", [1.0, 0.7])
@@ -109,14 +143,30 @@ def test_tabular_mdp_is_exact(gamma):
     assert np.isclose(np.sum(batch.weights(True) / steps * rewards), mdp.expected_return(logits), rtol=1e-12)
 
 
-def test_public_tests_pass_against_the_solutions():
-    result = run_public_tests("solutions", PUBLIC_TESTS)
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every pytest subprocess of this module, two at a time: {key: Future of CompletedProcess}."""
+    jobs = {"solutions": ("solutions", None), "stubs": ("hw", None)}
+    for name, path in VARIANTS.items():
+        jobs[name] = ("impl", make_implementation(tmp_path_factory.mktemp(name), sources={
+            "policy_gradient": path.read_text(), "natural_gradient": NOT_UNDER_TEST}))
+    for i, group in enumerate(GROUPS, start=1):
+        replacements = [replacement for mutant in MUTANTS if mutant[0] in group for replacement in mutant[2]]
+        jobs[f"group{i}"] = ("impl", make_implementation(tmp_path_factory.mktemp(f"group{i}"), mutations={
+            "policy_gradient": replacements}, sources={"natural_gradient": NOT_UNDER_TEST}))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield {key: pool.submit(run_public_tests, package, PUBLIC_TESTS, pythonpath=path)
+               for key, (package, path) in jobs.items()}
+
+
+def test_public_tests_pass_against_the_solutions(runs):
+    result = runs["solutions"].result()
     assert result.returncode == 0, output(result)[-5000:]
     assert re.search(r"\b\d+ passed\b", result.stdout) and " failed" not in result.stdout, result.stdout[-2000:]
 
 
-def test_every_public_test_fails_against_the_stubs_with_the_todo_message():
-    result = run_public_tests("hw", PUBLIC_TESTS)
+def test_every_public_test_fails_against_the_stubs_with_the_todo_message(runs):
+    result = runs["stubs"].result()
     text = output(result)
     assert result.returncode == 1, text[-5000:]
     assert not re.search(r"\b\d+ passed\b", text), f"some public tests pass against the untouched stubs:\n{text[-3000:]}"
@@ -125,23 +175,18 @@ def test_every_public_test_fails_against_the_stubs_with_the_todo_message():
     assert "(hw/policy_gradient.py)" in text
 
 
-def test_public_tests_pass_against_an_independent_implementation(tmp_path):
-    package = make_implementation(tmp_path, sources={"policy_gradient": VARIANT.read_text(),
-                                                     "natural_gradient": NOT_UNDER_TEST})
-    result = run_public_tests("impl", PUBLIC_TESTS, pythonpath=package)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_public_tests_pass_against_an_independent_implementation(runs, variant):
+    result = runs[variant].result()
     assert result.returncode == 0, output(result)[-5000:]
 
 
 def test_mutant_groups_are_sound():
     check_mutant_groups(MUTANTS, GROUPS, "policy_gradient",
-                        uses=lambda mutant: {mutant[1]} | CALLS.get(mutant[1], set()))
+                        uses=lambda mutant: {mutant[1]} | USES.get(mutant[3], set()))
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=[f"group{i}" for i in range(1, len(GROUPS) + 1)])
-def test_each_common_mistake_fails_a_public_test_that_names_it(tmp_path, group):
-    mutants = [mutant for mutant in MUTANTS if mutant[0] in group]
-    replacements = [replacement for mutant in mutants for replacement in mutant[2]]
-    package = make_implementation(tmp_path, mutations={"policy_gradient": replacements},
-                                  sources={"natural_gradient": NOT_UNDER_TEST})
-    result = run_public_tests("impl", PUBLIC_TESTS, pythonpath=package)
-    assert_each_mutant_named(result, mutants)
+def test_each_common_mistake_fails_a_public_test_that_names_it(runs, group):
+    assert_each_mutant_named(runs[f"group{GROUPS.index(group) + 1}"].result(),
+                             [mutant for mutant in MUTANTS if mutant[0] in group])

@@ -1,4 +1,4 @@
-"""The Part 2 public tests (hw/tests/test_natural_gradient.py, hw/tests/test_lq_env.py)
+"""The Part 2 public tests (hw/tests/test_part2_natural_gradient.py, hw/tests/test_part2_lq_env.py)
 judged against known answers.
 
 They must pass against the reference solutions and against an independent correct
@@ -8,7 +8,7 @@ mutation, with a message that names it. The picture of docs/natural_gradient.png
 show what the README says it shows.
 
 Each run is a pytest subprocess (a fresh TensorFlow import, 10-20 s on a loaded machine);
-all six, and the script drawing the README's picture, start together in a pool of three
+all of them, and the script drawing the README's picture, start together in a pool of three
 (the `runs` fixture), so the module takes about a third of their sum. As in test_part1_public.py the mutants run in groups, one
 subprocess per group: the mutants of a group change
 different functions (checked below), and each mutant's expected test calls only
@@ -29,8 +29,8 @@ from grader.stubs import ROOT
 from tests.support import (assert_each_mutant_named, check_mutant_groups, make_implementation, output,
                            run_public_tests)
 
-PUBLIC_TESTS = "hw/tests/test_natural_gradient.py"
-LQ_TESTS = "hw/tests/test_lq_env.py"
+PUBLIC_TESTS = "hw/tests/test_part2_natural_gradient.py"
+LQ_TESTS = "hw/tests/test_part2_lq_env.py"
 VARIANT = Path(__file__).parent / "variants" / "part2_independent.py"
 # The Part 2 public tests never use policy_gradient: a placeholder keeps these runs
 # independent of the state of Part 1.
@@ -61,7 +61,7 @@ MUTANTS = [
      "test_fisher_vector_product_adds_exactly_damping_times_v", "damping left out"),
     ("conjugate gradient ignores its tolerance", "conjugate_gradient",
      [("        if rr < tolerance:\n            break\n", "")],
-     "test_conjugate_gradient_stops_early_on_its_tolerance", "does not stop on its tolerance"),
+     "test_conjugate_gradient_stops_once_the_residual_is_below_its_tolerance", "does not stop on its tolerance"),
     ("CG step without the factor 2", "natural_step_cg",
      [("return tf.sqrt(2.0 * epsilon / tf.reduce_sum(x * fvp(x))) * x", "return tf.sqrt(epsilon / tf.reduce_sum(x * fvp(x))) * x")],
      "test_natural_step_cg_lands_near_the_kl_target", "missing factor 2"),
@@ -73,23 +73,59 @@ MUTANTS = [
      "test_mean_kl_matches_the_gaussian_formula", "direction reversed"),
     ("line search ignores the KL", "line_search",
      [("if kl(candidate) <= epsilon and surrogate(candidate) > baseline:", "if surrogate(candidate) > baseline:")],
-     "test_line_search_returns_the_first_acceptable_step", "although its KL is 5 eps"),
+     "test_line_search_returns_the_first_acceptable_step", "the KL ignored"),
     ("line search falls back to the last candidate, not theta", "line_search",
      [("            return candidate\n    return theta\n", "            return candidate\n    return candidate\n")],
-     "test_line_search_returns_theta_exactly_when_no_step_is_acceptable", "expected theta itself"),
+     "test_line_search_returns_theta_exactly_when_no_step_is_acceptable", "gave up with its last candidate"),
     ("Fisher as a sum over the batch", "fisher_matrix",
      [("return tf.matmul(scores, scores, transpose_a=True) / batch_size", "return tf.matmul(scores, scores, transpose_a=True)")],
      "test_fisher_matrix_is_mean_outer_product", "missing 1/B"),
+    ("natural step returns d instead of theta + d", "natural_gradient_step",
+     [("return theta + alpha * x ", "return alpha * x ")],
+     "test_natural_gradient_step_meets_the_kl_model_and_points_along_f_inverse_g", "the result is the step d"),
+    ("natural step along g", "natural_gradient_step",
+     [("x = tf.linalg.solve(fisher, g[:, None])[:, 0]", "x = g")],
+     "test_natural_gradient_step_meets_the_kl_model_and_points_along_f_inverse_g", "that is the vanilla direction"),
+    ("natural step without casts to theta's dtype", "natural_gradient_step",
+     [("g = _vector(grad, theta.dtype)\n    fisher = _vector(fisher, theta.dtype)",
+       "g = _vector(grad)\n    fisher = _vector(fisher)")],
+     "test_natural_gradient_step_meets_the_kl_model_and_points_along_f_inverse_g", "cast grad and fisher to theta's dtype"),
+    ("CG step returns theta + d", "natural_step_cg",
+     [("return tf.sqrt(2.0 * epsilon / tf.reduce_sum(x * fvp(x))) * x",
+       "return flatten(policy.trainable_variables) + tf.sqrt(2.0 * epsilon / tf.reduce_sum(x * fvp(x))) * x")],
+     "test_natural_step_cg_lands_near_the_kl_target", "the result is theta + d"),
+    ("Fisher-vector product from sampled actions", "fisher_vector_product",
+     [("            old = tf.nest.map_structure(tf.stop_gradient, new, expand_composites=True)  # pi_old: held fixed\n"
+       "            kl = tf.reduce_mean(tfd.kl_divergence(old, new))         # mean_s KL(pi_old || pi_theta)\n",
+       "            kl = -tf.reduce_mean(new.log_prob(tf.stop_gradient(new.sample())))\n")],
+     "test_fisher_vector_product_is_the_hessian_of_the_mean_kl", "it depends on sampled actions"),
+    ("Fisher-vector product casts the vector to float64", "fisher_vector_product",
+     [("v = _vector(vector, _parameter_dtype(policy))", "v = _vector(vector, tf.float64)")],
+     "test_fisher_vector_product_computes_in_the_policy_s_dtype", "cast the vector to the policy's dtype"),
+    ("conjugate gradient checks its tolerance at the end of the loop", "conjugate_gradient",
+     [("        if rr < tolerance:\n            break\n        ap = ", "        ap = "),
+      ("        rr = rr_new\n", "        rr = rr_new\n        if rr < tolerance:\n            break\n")],
+     "test_conjugate_gradient_returns_zero_when_b_is_within_tolerance", "not checked before the first iteration"),
+    ("line search compares with 0", "line_search",
+     [("baseline = surrogate(theta)", "baseline = 0.0")],
+     "test_line_search_needs_an_improvement_of_the_surrogate", "compared with 0 instead of surrogate(theta)"),
+    ("line search never tries the last allowed step", "line_search",
+     [("for j in range(max_backtracks):", "for j in range(max_backtracks - 1):")],
+     "test_line_search_tries_the_last_allowed_step", "was never tried"),
 ]
 GROUPS = [
     ["vanilla step with a flipped sign", "natural step without the factor 2", "KL whose old side is not held fixed",
      "KL direction reversed", "line search ignores the KL", "Fisher as a sum over the batch"],
     ["vanilla step without the square root", "natural step with F instead of F^-1", "damping left out",
      "conjugate gradient ignores its tolerance", "line search falls back to the last candidate, not theta"],
-    ["natural step with a flipped sign", "CG step without the factor 2"],
+    ["natural step with a flipped sign", "CG step without the factor 2", "line search compares with 0"],
+    ["natural step returns d instead of theta + d", "Fisher-vector product from sampled actions",
+     "conjugate gradient checks its tolerance at the end of the loop", "line search never tries the last allowed step"],
+    ["natural step without casts to theta's dtype", "CG step returns theta + d"],
+    ["natural step along g", "Fisher-vector product casts the vector to float64"],
 ]
 # The graded functions each expected test calls, besides the one it is named after.
-USES = {"test_natural_step_cg_lands_near_the_kl_target": {"fisher_vector_product", "conjugate_gradient", "mean_kl"}}
+USES = {"test_natural_step_cg_lands_near_the_kl_target": {"fisher_vector_product", "conjugate_gradient"}}
 
 
 def _mutant_package(directory: Path, group: list[str]) -> Path:

@@ -1,7 +1,8 @@
 """An independent correct implementation of hw/natural_gradient.py, written differently from
 solutions/natural_gradient.py on purpose (forward-over-backward Hessian-vector products, a
-Cholesky solve, per-sample gradients in a Python loop, a residual check at the end of each
-CG iteration), so that the public tests are seen to accept more than one way of doing it.
+Cholesky solve, per-sample gradients in a Python loop, a textbook conjugate gradient that
+computes r0 = b - A x0 with one more matvec call and checks the residual at the end of each
+iteration too), so that the public tests are seen to accept more than one way of doing it.
 """
 import numpy as np
 import tensorflow as tf
@@ -58,8 +59,9 @@ def fisher_vector_product(policy, observations, vector, damping=0.0):
 
 def conjugate_gradient(matvec, b, iterations=10, tolerance=1e-10):
     b = tf.convert_to_tensor(b)
-    x, r = tf.zeros_like(b), tf.identity(b)
-    p, residual = tf.identity(b), float(tf.tensordot(b, b, 1))
+    x = tf.zeros_like(b)
+    r = b - tf.cast(matvec(x), b.dtype)  # the textbook's r0 = b - A x0: one matvec call more
+    p, residual = tf.identity(r), float(tf.tensordot(r, r, 1))
     if residual < tolerance:
         return x
     for _ in range(iterations):
