@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import time
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -127,19 +128,27 @@ def encode(value) -> bytes:
 # ----------------------------------------------------------------------------- reading
 
 class MessageReader:
-    """Incremental reader: feed() bytes as they arrive, message() once one is complete."""
+    """Incremental reader: feed() bytes as they arrive, message() once one is complete.
+    Every limit is checked as soon as the bytes that could break it have arrived."""
 
     def __init__(self, limits: Limits = TRUSTED):
         self.limits = limits
         self.buffer = bytearray()
+        self._header = None  # the current message's parsed header, once its bytes are in
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
         if len(self.buffer) > self.limits.total_bytes + 4 + self.limits.header_bytes:
             raise WireError(f"an answer larger than {self.limits.total_bytes >> 20} MB")
 
-    def message(self):
-        """The next complete message as (body, blobs), or None if more bytes are needed."""
+    def pending(self) -> bool:
+        """Whether bytes beyond the messages taken so far have arrived."""
+        return bool(self.buffer)
+
+    def _parse_header(self):
+        """The header of the message at the front of the buffer, or None if not all in yet."""
+        if self._header is not None:
+            return self._header
         if len(self.buffer) < 4:
             return None
         (length,) = struct.unpack(">I", bytes(self.buffer[:4]))
@@ -153,20 +162,32 @@ class MessageReader:
         except (ValueError, RecursionError) as exc:
             raise WireError(f"an unreadable answer ({type(exc).__name__})") from None
         sizes = header.get("blobs") if isinstance(header, dict) else None
-        if not isinstance(sizes, list) or not all(isinstance(s, int) and s >= 0 for s in sizes):
+        if not isinstance(sizes, list) or not all(type(s) is int and s >= 0 for s in sizes):
             raise WireError("a malformed list of arrays")
         if len(sizes) > self.limits.arrays:
             raise WireError(f"an answer with {len(sizes)} arrays (at most {self.limits.arrays} allowed)")
         if sum(sizes) > self.limits.total_bytes:
             raise WireError(f"an answer larger than {self.limits.total_bytes >> 20} MB")
-        end = 4 + length + sum(sizes)
+        self._header = (4 + length, header)
+        return self._header
+
+    def message(self):
+        """The next complete message as (body, blobs), or None if more bytes are needed."""
+        parsed = self._parse_header()
+        if parsed is None:
+            return None
+        offset, header = parsed
+        sizes = header["blobs"]
+        end = offset + sum(sizes)
         if end > len(self.buffer):
             return None
-        blobs, offset = [], 4 + length
-        for size in sizes:
-            blobs.append(bytes(self.buffer[offset:offset + size]))
-            offset += size
+        blobs = []
+        with memoryview(self.buffer) as view:
+            for size in sizes:
+                blobs.append(view[offset:offset + size].tobytes())
+                offset += size
         del self.buffer[:end]
+        self._header = None
         return header.get("body"), blobs
 
 
@@ -177,14 +198,21 @@ def load_array(blob: bytes) -> np.ndarray:
         raise WireError(f"an unreadable array ({type(exc).__name__}: {exc})") from None
 
 
-def decode(body, blobs: list[bytes], kinds: dict | None = None):
+def decode(body, blobs: list[bytes], kinds: dict | None = None, deadline: float | None = None):
     """The value of a message body: arrays always; the other kinds only those in `kinds`
-    ({name: constructor taking the decoded fields as a dict}), anything else a WireError."""
+    ({name: constructor taking the decoded fields as a dict}), anything else a WireError.
+    Each array is referenced once at most (a message cannot make one blob into many
+    arrays), and decoding stops with a WireError at `deadline` (time.monotonic())."""
     kinds = kinds or {}
+    used: set[int] = set()
+    steps = [0]
 
     def walk(value, depth):
         if depth > 64:
             raise WireError("a value nested more than 64 levels deep")
+        steps[0] += 1
+        if deadline is not None and steps[0] % 1024 == 0 and time.monotonic() > deadline:
+            raise WireError("an answer that took too long to decode")
         if isinstance(value, list):
             return [walk(v, depth + 1) for v in value]
         if not isinstance(value, dict):
@@ -194,11 +222,14 @@ def decode(body, blobs: list[bytes], kinds: dict | None = None):
         kind = value[KIND]
         if kind == "array":
             index = value.get("blob")
-            if not isinstance(index, int) or not 0 <= index < len(blobs):
+            if type(index) is not int or not 0 <= index < len(blobs):
                 raise WireError("a reference to a missing array")
+            if index in used:
+                raise WireError("an array referenced twice")
+            used.add(index)
             return load_array(blobs[index])
-        if kind not in kinds:
-            raise WireError(f"an object of kind {kind!r} where only arrays and numbers are accepted")
+        if not isinstance(kind, str) or kind not in kinds:
+            raise WireError(f"an object of kind {str(kind)[:40]!r} where only arrays and numbers are accepted")
         spec = {k: walk(v, depth + 1) for k, v in value.items() if k != KIND}
         return kinds[kind](spec)
 

@@ -87,11 +87,13 @@ def _write(fd: int, value) -> None:
 
 def main(argv: list[str]) -> None:
     request_fd, response_fd = int(argv[1]), int(argv[2])
-    try:  # die with the grading process (PR_SET_PDEATHSIG = 1, SIGKILL)
-        import ctypes
-        ctypes.CDLL(None).prctl(1, 9)
-    except Exception:  # noqa: BLE001
-        pass
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    # Not dumpable (PR_SET_DUMPABLE = 4, 0) before any student code runs: no process can
+    # ptrace this one, read its memory or take its pipes (pidfd_getfd), even under its uid.
+    if libc.prctl(4, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+    libc.prctl(1, 9, 0, 0, 0)  # die with the process that started this one (PR_SET_PDEATHSIG = 1, SIGKILL)
     settings = json.loads(argv[3])
     staging = settings["staging"]
     os.chdir(settings.get("cwd", staging))

@@ -1,23 +1,29 @@
-"""How the student's process is kept from the grader's secrets: decided once per grading
-process by probing what this machine allows.
+"""How the student's process is kept from the grader, the other sandboxes and the host:
+decided once per grading process by probing what this machine allows. Every mode below
+"none" runs each sandbox under its own uid (identity.py) and makes the child non-dumpable
+(child.py) before any student code runs.
 
-- "user": as root, the child runs as the unprivileged user `nobody`, which can neither read
-  the solutions, the hidden tests and the instances nor write the results folder; the
-  hidden paths are made private to root (chmod 700).
-- "namespace": as root where `nobody` cannot run Python in place (e.g. a pyenv under /root,
-  or a virtual environment inside the repository), the child gets a private mount
-  namespace: the hidden paths and the folders `nobody` cannot enter are covered with empty
-  tmpfs mounts, and Python's installation is bound back in; then it runs as `nobody`.
+- "namespace": root with CAP_SYS_ADMIN (a staff machine, CI). The child gets private pid,
+  network, IPC, UTS and mount namespaces and a root of its own: the system's programs and
+  libraries and Python's installation (read-only, with the grader's own packages covered
+  when they are installed there), its staging folder (read-only), its working folder and
+  empty /tmp, /var/tmp and /dev/shm (size-limited tmpfs), a /proc that shows only its own
+  processes, no network but a loopback that is down. Nothing else of the host is there.
+- "user": root without namespaces (Gradescope's container: no CAP_SYS_ADMIN). The child
+  runs under its own uid with resource limits; the grader's folders are made private to
+  root (chmod 700). It still sees other processes and world-readable files, and the network.
+- "root": root where neither works (Python installed where no other user can enter, and no
+  namespaces): a WARNING, the student's code runs as root.
 - "none": not root (or GRADER_ISOLATION=none): a separate process with a scrubbed import
   path, nothing more. Files readable by the grader's user are readable by the student.
 
-Also here: the resource limits set in the child before it runs Python, and the cleanup of
-processes the student's code leaves behind.
+GRADER_ISOLATION=namespace|user|none restricts the choice (for tests).
 """
 from __future__ import annotations
 
 import os
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -27,19 +33,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..stubs import ROOT
+from . import identity
 
 GRADER_DIR = Path(__file__).resolve().parent.parent
-SANDBOX_UID = SANDBOX_GID = 65534  # nobody / nogroup
 FILE_SIZE_LIMIT = 256 << 20  # bytes the student's process may write to one file
-PROCESS_LIMIT = 2048  # processes and threads of the sandbox user (no fork bomb)
+PROCESS_LIMIT = 2048  # processes and threads of one sandbox's uid (no fork bomb; no effect on other sandboxes)
+TMP_SIZE = "64m"  # each of /tmp, /var/tmp and /dev/shm in a namespace sandbox
+WORK_SIZE = "256m"  # the child's working folder (HOME, TMPDIR) in a namespace sandbox
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32")  # bound read-only (or their symlinks)
+DEVICES = ("null", "zero", "full", "random", "urandom")
+TOOLS = ("unshare", "mount", "chroot", "setpriv")
+TOOL_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+NOTES = {
+    "namespace": "student code runs as its own uid {uid} (no other sandbox shares it), not dumpable, in private pid, "
+                 "network, IPC and mount namespaces: it sees only Python's installation, the system's programs, its "
+                 "staging folder and empty size-limited /tmp, /var/tmp, /dev/shm; no network; torn down as a unit",
+    "user": "student code runs as its own uid {uid} (no other sandbox shares it), not dumpable, with limits on memory, "
+            "processes and file size; no namespaces here (no CAP_SYS_ADMIN, as in Gradescope's container), so it can "
+            "see other processes, read world-readable files outside the grader's folders and use the network",
+    "root": "WARNING: running as root, but no other uid can run Python here and no namespaces are available: student "
+            "code runs as root",
+    "none": "student code runs as the grader's own user (not root, or GRADER_ISOLATION=none): separate process, "
+            "import path scrubbed, files and processes not protected",
+}
 
 
 @dataclass
 class Isolation:
-    mode: str  # "user", "namespace" or "none"
+    mode: str  # "namespace", "user", "root" or "none"
     note: str = ""
-    keep: list = field(default_factory=list)  # folders bound back in under the masks (namespace mode)
-    masks: list = field(default_factory=list)  # folders covered with an empty tmpfs (namespace mode)
+    binds: list = field(default_factory=list)  # namespace mode: Python's folders, bound read-only
+    masks: list = field(default_factory=list)  # namespace mode: hidden folders inside them, covered
+    tools: dict = field(default_factory=dict)  # namespace mode: {name: absolute path}
+
+    @property
+    def own_uid(self) -> bool:
+        """Whether each sandbox runs under a leased uid of its own."""
+        return self.mode in ("namespace", "user")
 
 
 def python_dirs() -> list[Path]:
@@ -66,27 +97,8 @@ def hidden_paths() -> list[Path]:
     return paths
 
 
-def _closed_ancestor(path: Path) -> Path | None:
-    """The highest ancestor of path that other users cannot enter, if any."""
-    for parent in reversed(path.parents):
-        if parent != Path("/") and not parent.stat().st_mode & 0o001:
-            return parent
-    return None
-
-
 def _under(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
-
-
-def _probe(command: list[str], as_nobody: bool) -> bool:
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8"}
-    try:
-        result = subprocess.run(command, env=env, capture_output=True, timeout=120, cwd="/",
-                                user=SANDBOX_UID if as_nobody else None, group=SANDBOX_GID if as_nobody else None,
-                                extra_groups=[] if as_nobody else None)
-        return result.returncode == 0 and b"sandbox-ok" in result.stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
 
 
 _DECIDED: Isolation | None = None
@@ -100,56 +112,102 @@ def isolation() -> Isolation:
     return _DECIDED
 
 
+def _probe(iso: Isolation) -> bool:
+    """Whether Python with NumPy runs in this mode, under a leased uid."""
+    command = [sys.executable, "-I", "-B", "-c", "import numpy; print('sandbox-ok')"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8"}
+    lease = identity.lease()
+    base = Path(tempfile.mkdtemp(prefix="grader-probe-"))
+    try:
+        kwargs = {}
+        if iso.mode == "namespace":
+            (base / "root").mkdir()
+            command = namespace_command(iso, command, lease.uid, base / "root", [])
+        else:
+            kwargs = {"user": lease.uid, "group": lease.gid, "extra_groups": []}
+        result = subprocess.run(command, env=env, capture_output=True, timeout=120, cwd="/", **kwargs)
+        return result.returncode == 0 and b"sandbox-ok" in result.stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        lease.release()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def _decide() -> Isolation:
     forced = os.environ.get("GRADER_ISOLATION")
     if os.geteuid() != 0 or forced == "none":
-        return Isolation("none", "student code runs as the grader's own user (not root, or GRADER_ISOLATION=none): "
-                                 "separate process, import path scrubbed, files not protected")
-    probe = [sys.executable, "-I", "-B", "-c", "import numpy; print('sandbox-ok')"]
+        return Isolation("none", NOTES["none"])
     hidden = hidden_paths()
     pythons = python_dirs()
+    tools = {name: shutil.which(name, path=TOOL_PATH) for name in TOOLS}
+    if forced in (None, "namespace") and all(tools.values()):
+        binds = [d for d in pythons if not any(_under(d, other) for other in pythons if other != d)
+                 and not _under(d, Path("/usr"))]
+        masks = [h for h in hidden if any(_under(h, b) and h != b for b in binds)]
+        iso = Isolation("namespace", NOTES["namespace"], binds=binds, masks=masks, tools=tools)
+        if _probe(iso):
+            return iso
     python_inside_hidden = any(_under(d, h) for d in pythons for h in hidden)
-    if forced in (None, "user") and not python_inside_hidden and _probe(probe, as_nobody=True):
-        return Isolation("user", "student code runs as the user nobody")
-    masks = list(hidden)
-    for d in pythons:
-        closed = _closed_ancestor(d)
-        if closed is not None and not any(_under(closed, m) for m in masks):
-            masks.append(closed)
-    keep = []
-    for d in pythons:
-        for mask in masks:
-            if _under(d, mask) and d != mask:
-                top = Path(mask, d.relative_to(mask).parts[0])
-                if top not in keep:
-                    keep.append(top)
-    if shutil.which("unshare") and shutil.which("setpriv"):
-        iso = Isolation("namespace", "student code runs as the user nobody in a private mount namespace",
-                        keep=keep, masks=masks)
-        scratch = Path(tempfile.mkdtemp(prefix="grader-probe-"))
-        try:
-            if _probe(namespace_command(iso, probe, scratch), as_nobody=False):
-                return iso
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    return Isolation("none", "WARNING: running as root but the user nobody cannot run Python here and no mount "
-                             "namespace is available: student code runs as root")
+    if forced in (None, "user") and not python_inside_hidden:
+        iso = Isolation("user", NOTES["user"])
+        if _probe(iso):
+            return iso
+    return Isolation("root", NOTES["root"])
 
 
-def namespace_command(iso: Isolation, command: list[str], scratch: Path) -> list[str]:
-    """`command` in a private mount namespace: masks covered, Python bound back, as nobody."""
-    def q(p) -> str:
-        return "'" + str(p).replace("'", "'\\''") + "'"
-    lines = ["set -e"]
-    for i, folder in enumerate(iso.keep):
-        (scratch / f"keep{i}").mkdir(parents=True, exist_ok=True)
-        lines.append(f"mount --bind {q(folder)} {q(scratch / f'keep{i}')}")
-    for mask in iso.masks:
-        lines.append(f"mount -t tmpfs -o size=64k,mode=755 grader-mask {q(mask)}")
-    for i, folder in enumerate(iso.keep):
-        lines.append(f"mkdir -p {q(folder)} && mount --bind {q(scratch / f'keep{i}')} {q(folder)}")
-    lines.append(f'exec setpriv --reuid={SANDBOX_UID} --regid={SANDBOX_GID} --clear-groups --no-new-privs "$@"')
-    return ["unshare", "-m", "--propagation", "private", "sh", "-c", "\n".join(lines), "sandbox", *command]
+def namespace_command(iso: Isolation, command: list[str], uid: int, root: Path, visible: list[Path],
+                      work: Path | None = None) -> list[str]:
+    """`command` run as `uid` in new namespaces, chrooted to a fresh root built at `root`
+    (an empty folder): system folders, Python's folders and `visible` bound read-only,
+    `work` (if given) an empty tmpfs owned by uid. The shell that builds it stays as the
+    namespace's init (pid 1) and exits with the command's status (128 + N: killed by signal N)."""
+    q = shlex.quote
+    tool = {name: q(path) for name, path in iso.tools.items()}
+
+    def bind(folder: Path) -> list[str]:
+        return [f"mkdir -p \"$R\"{q(str(folder))}",
+                f"{tool['mount']} -o bind,ro,nosuid,nodev {q(str(folder))} \"$R\"{q(str(folder))}"]
+
+    def tmpfs(folder: str, options: str) -> list[str]:
+        return [f"mkdir -p \"$R\"{q(folder)}", f"{tool['mount']} -t tmpfs -o {options} sandbox \"$R\"{q(folder)}"]
+
+    lines = ["set -e", "umask 022", f"R={q(str(root))}",
+             f"{tool['mount']} -t tmpfs -o size=1m,mode=755,nosuid,nodev sandbox \"$R\""]
+    for name in SYSTEM_DIRS:
+        path = Path("/", name)
+        if path.is_symlink():
+            lines.append(f"ln -s {q(os.readlink(path))} \"$R\"/{name}")
+        elif path.is_dir():
+            lines += bind(path)
+    for folder in iso.binds:
+        lines += bind(folder)
+    for folder in iso.masks:
+        lines += tmpfs(str(folder), "size=4k,mode=755,ro")
+    lines.append("mkdir -p \"$R\"/etc \"$R\"/dev \"$R\"/proc")
+    if Path("/etc/ld.so.cache").exists():
+        lines += ["touch \"$R\"/etc/ld.so.cache",
+                  f"{tool['mount']} -o bind,ro /etc/ld.so.cache \"$R\"/etc/ld.so.cache"]
+    lines += [f"printf 'root:x:0:0::/:/usr/sbin/nologin\\nsandbox:x:{uid}:{uid}::/nonexistent:/usr/sbin/nologin\\n'"
+              " > \"$R\"/etc/passwd",
+              f"printf 'root:x:0:\\nsandbox:x:{uid}:\\n' > \"$R\"/etc/group"]
+    for device in DEVICES:
+        lines += [f"touch \"$R\"/dev/{device}", f"{tool['mount']} --bind /dev/{device} \"$R\"/dev/{device}"]
+    lines.append("ln -s /proc/self/fd \"$R\"/dev/fd")
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        lines += tmpfs(folder, f"size={TMP_SIZE},mode=1777,nosuid,nodev")
+    lines.append(f"{tool['mount']} -t proc -o nosuid,nodev,noexec proc \"$R\"/proc")
+    for folder in visible:
+        lines += bind(folder)
+    if work is not None:
+        lines += tmpfs(str(work), f"size={WORK_SIZE},mode=700,uid={uid},gid={uid},nosuid,nodev")
+    lines += [f"{tool['mount']} -o remount,ro,bind \"$R\"", "set +e",
+              f"{tool['chroot']} \"$R\" {tool['setpriv']} --reuid={uid} --regid={uid} --clear-groups --no-new-privs "
+              "--inh-caps=-all --bounding-set=-all \"$@\"",
+              "exit $?"]
+    return [iso.tools["unshare"], "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
+            "--net", "--ipc", "--uts", "/bin/sh", "-c", "\n".join(lines), "sandbox",
+            *command]
 
 
 def lock_down() -> None:
@@ -170,63 +228,3 @@ def limit_resources(memory_bytes: int, processes: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-
-# ----------------------------------------------------------------------------- cleanup
-
-def become_subreaper() -> None:
-    """Orphans of the sandbox are re-parented to this process (so that they can be killed)."""
-    try:
-        import ctypes
-        ctypes.CDLL(None).prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
-    except Exception:  # noqa: BLE001
-        pass
-
-
-def _process_table() -> dict[int, tuple[int, int]]:
-    """{pid: (parent pid, real uid)} from /proc."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status") as handle:
-                fields = dict(line.split(":", 1) for line in handle if ":" in line)
-            table[int(entry)] = (int(fields["PPid"].split()[0]), int(fields["Uid"].split()[0]))
-        except (OSError, KeyError, ValueError, IndexError):
-            continue
-    return table
-
-
-def descendants(root: int) -> list[int]:
-    """Every process below `root`, found by ancestry."""
-    try:
-        table = _process_table()
-    except OSError:
-        return []
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in table.items():
-        children.setdefault(parent, []).append(pid)
-    found, todo = [], list(children.get(root, []))
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def reap_orphans(uid: int) -> None:
-    """Kill and reap this process's children that run as `uid` (escaped grandchildren of a
-    killed sandbox, re-parented here)."""
-    try:
-        table = _process_table()
-    except OSError:
-        return
-    me = os.getpid()
-    for pid, (parent, owner) in table.items():
-        if parent == me and owner == uid:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, PermissionError, ChildProcessError):
-                pass

@@ -10,6 +10,7 @@ group; the next call starts a fresh one.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import json
@@ -27,9 +28,8 @@ import numpy as np
 
 from .. import wire
 from ..config import Limits
-from .isolation import (PROCESS_LIMIT, SANDBOX_GID, SANDBOX_UID, become_subreaper, descendants, hidden_paths,
-                        isolation, limit_resources, lock_down, namespace_command, python_dirs,
-                        reap_orphans)
+from . import identity
+from .isolation import PROCESS_LIMIT, hidden_paths, isolation, limit_resources, lock_down, namespace_command, python_dirs
 from .messages import GraderError, StudentError, call_message, import_message
 from .staging import stage
 
@@ -54,13 +54,15 @@ class Sandbox:
         self.staging = stage(files, self.base)
         self.scratch = self.base / "scratch"
         self.scratch.mkdir()
-        self.iso = isolation()
-        become_subreaper()
-        if self.iso.mode != "none":
-            os.chown(self.scratch, SANDBOX_UID, SANDBOX_GID)
+        iso = isolation()
+        self.lease = identity.lease() if iso.own_uid else None
+        self.iso = dataclasses.replace(iso, note=iso.note.format(uid=self.lease.uid if self.lease else None))
+        identity.become_subreaper()
+        if self.lease is not None:
+            os.chown(self.scratch, self.lease.uid, self.lease.gid)
             os.chmod(self.scratch, 0o700)
-            if self.iso.mode == "user":
-                lock_down()
+        if self.iso.mode == "user":
+            lock_down()
         self.module_status: dict[str, str | None] = dict(missing or {})  # None: imported; str: why not
         self.hung: dict[tuple[str, str], str] = {}
         self.process: subprocess.Popen | None = None
@@ -84,10 +86,12 @@ class Sandbox:
                "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
         kwargs = {}
         if self.iso.mode == "user":
-            kwargs = {"user": SANDBOX_UID, "group": SANDBOX_GID, "extra_groups": []}
+            kwargs = {"user": self.lease.uid, "group": self.lease.gid, "extra_groups": []}
         elif self.iso.mode == "namespace":
-            command = namespace_command(self.iso, command, self.base / "keep")
-        processes = 0 if self.iso.mode == "none" else PROCESS_LIMIT
+            (self.base / "root").mkdir(mode=0o755, exist_ok=True)
+            command = namespace_command(self.iso, command, self.lease.uid, self.base / "root", [self.staging],
+                                        work=self.scratch)
+        processes = PROCESS_LIMIT if self.lease else 0
         try:
             self.process = subprocess.Popen(
                 command, env=env, cwd=str(self.staging), stdin=subprocess.DEVNULL,
@@ -98,6 +102,7 @@ class Sandbox:
             os.close(request_read)
             os.close(response_write)
         self.request_fd, self.response_fd = request_write, response_read
+        self.reader = wire.MessageReader(wire.STUDENT_ANSWER)
         for fd in (self.request_fd, self.response_fd, self.process.stdout.fileno(), self.process.stderr.fileno()):
             os.set_blocking(fd, False)
         self.restarts += 1
@@ -130,13 +135,31 @@ class Sandbox:
                 self._import(module)
 
     def kill(self) -> None:
+        """Kill the child and everything it started (see _tear_down), then close its pipes."""
         process, self.process = self.process, None
         self.ready = False
         if process is None:
             return
-        # Processes the student's code started, even ones that left the process group
-        # (setsid): found by ancestry now, or later as orphans re-parented to this process.
-        escapees = descendants(process.pid)
+        try:
+            self._tear_down(process)
+        finally:
+            for fd in (self.request_fd, self.response_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            for stream in (process.stdout, process.stderr):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+    def _tear_down(self, process: subprocess.Popen) -> None:
+        """With a uid of its own, the sandbox dies as a unit: its pid namespace's init (the
+        whole namespace with it) and then every process of its uid, until none is left.
+        Without one (modes "none" and "root"), its process group and the processes found
+        below it, at best effort: a process that forks away fast enough can survive."""
+        escapees = [] if self.lease else descendants(process.pid)
         for kill in (lambda: os.killpg(process.pid, signal.SIGKILL), process.kill):  # the group, and the
             try:                                                                    # child if it left it
                 kill()
@@ -151,22 +174,20 @@ class Sandbox:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        if self.iso.mode != "none":
-            reap_orphans(SANDBOX_UID)
-        for fd in (self.request_fd, self.response_fd):
+        if self.lease:
             try:
-                os.close(fd)
-            except OSError:
-                pass
-        for stream in (process.stdout, process.stderr):
-            try:
-                stream.close()
-            except OSError:
-                pass
+                identity.sweep(self.lease.uid)
+            except identity.SweepError as exc:
+                raise GraderError(str(exc)) from None
 
     def close(self) -> None:
-        self.kill()
-        shutil.rmtree(self.base, ignore_errors=True)
+        """Tear the sandbox down for good: its processes, its uid, its folder."""
+        try:
+            self.kill()
+        finally:
+            if self.lease:
+                self.lease.release()
+            shutil.rmtree(self.base, ignore_errors=True)
 
     @staticmethod
     def _capture(data: bytes, kept: dict) -> None:
@@ -190,7 +211,6 @@ class Sandbox:
             self.request_id += 1
             request = {**request, "id": self.request_id}
         outgoing = b"" if request is None else wire.encode(request)
-        reader = wire.MessageReader(wire.STUDENT_ANSWER)
         kept = {"head": "", "tail": "", "count": 0, "cut": False}
         streams = {process.stdout.fileno(), process.stderr.fileno()}
         response = None
@@ -226,12 +246,10 @@ class Sandbox:
                         failure = ("crash", self._death(what))
                         break
                     try:
-                        reader.feed(chunk)
-                        got = reader.message()
-                        if got is not None:
-                            response = self._accept(got, request)
-                    except wire.WireError as exc:
-                        failure = ("protocol", f"{what}: the process sent an unreadable answer ({exc})")
+                        response = self._read_answer(chunk, request, deadline)
+                    except Exception as exc:  # noqa: BLE001  (whatever the bytes were: the student's error)
+                        detail = str(exc) if isinstance(exc, wire.WireError) else type(exc).__name__
+                        failure = ("protocol", f"{what}: the process sent an unreadable answer ({detail})")
                         break
                 else:
                     try:
@@ -265,16 +283,23 @@ class Sandbox:
             raise StudentError(failure[1], failure[0])
         return response
 
-    @staticmethod
-    def _accept(got, request: dict | None) -> dict:
-        """The decoded answer to `request`: a dict with "ok" or "error" and the request's id."""
-        body, blobs = got
-        answer = wire.decode(body, blobs)
+    def _read_answer(self, chunk: bytes, request: dict | None, deadline: float) -> dict | None:
+        """Feed the child's bytes to the reader; the decoded answer to `request` once it is
+        complete (a dict with "ok" or "error" and the request's id), decoded before the
+        deadline. A second message, or an answer to another request, is a WireError."""
+        self.reader.feed(chunk)
+        got = self.reader.message()
+        if got is None:
+            return None
+        if self.reader.pending():
+            raise wire.WireError("more than one answer to one request")
+        answer = wire.decode(*got, deadline=deadline)
         if not isinstance(answer, dict) or not ({"ok", "error"} & set(answer)):
             raise wire.WireError("an answer that is neither a result nor an error")
         expected = None if request is None else request["id"]
-        if answer.get("id") != expected:
-            raise wire.WireError(f"an answer to request {answer.get('id')!r} where {expected!r} was expected")
+        received = answer.get("id")
+        if not (received is None or isinstance(received, int)) or received != expected:
+            raise wire.WireError(f"an answer to request {str(received)[:40]} where {expected!r} was expected")
         return answer
 
     def _death(self, what: str) -> str:
@@ -283,6 +308,8 @@ class Sandbox:
             code = process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             return f"{what}: the process closed its channel without exiting"
+        if self.iso.mode == "namespace" and code > 128:
+            code = 128 - code  # the namespace's init reports a child killed by signal N as 128 + N
         if code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -359,3 +386,21 @@ def _check_numbers(value, function):
     if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
         raise StudentError(f"{function}() returned an array of dtype {value.dtype}, not numbers", "type")
     return value
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root`, found by ancestry in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
