@@ -11,31 +11,51 @@ from pathlib import Path
 from .stubs import ROOT
 
 SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when it builds the autograder image (as root).
+# Gradescope runs this once, as root, when it builds the autograder image (Ubuntu 22.04 with
+# Python 3.10, or 24.04 with Python 3.12 whose system pip refuses to install: PEP 668).
+# It installs the grader with the tested versions (constraints.txt) into a virtual
+# environment, ROOT/venv, never into the system Python. AUTOGRADER_ROOT overrides
+# /autograder and AUTOGRADER_PYTHON the python3 the environment is made from (for tests).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v python3 >/dev/null || ! python3 -c 'import sys; assert sys.version_info >= (3, 10)'; then
-    apt-get update -y && apt-get install -y python3 python3-pip python3-venv
-fi
-command -v setpriv >/dev/null || (apt-get update -y && apt-get install -y util-linux) || true
-cd /autograder/source
-python3 -m pip install --upgrade pip
-python3 -m pip install tomli || true       # for Python < 3.11 (points.toml)
-python3 -m pip install -e .
-# The sandbox user must be able to run Python; the source stays private to root.
-chmod -R go-rwx /autograder/source
-python3 -c "import grader.sandbox as s; print('isolation:', s.isolation().note)"
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+PYTHON="${AUTOGRADER_PYTHON:-python3}"
+apt_install() { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"; }
+command -v "$PYTHON" >/dev/null || apt_install python3
+# Debian and Ubuntu keep venv's pip bootstrap (ensurepip) in the python3-venv package.
+"$PYTHON" -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+# The sandbox runs the student's code as nobody with setpriv and unshare (util-linux).
+command -v setpriv >/dev/null && command -v unshare >/dev/null || apt_install util-linux
+"$PYTHON" -m venv "$ROOT/venv"
+"$ROOT/venv/bin/python" -m pip install --no-cache-dir --disable-pip-version-check \\
+    -c "$ROOT/source/constraints.txt" "$ROOT/source"
+# The grader runs from the environment; the source stays private to root.
+chmod -R go-rwx "$ROOT/source"
+# The image must grade the reference solutions full marks (this also caches the course's
+# hidden instance in the image, private to root).
+check=$(mktemp -d)
+"$ROOT/venv/bin/cs285-grader" grade "$ROOT/source/solutions" --out "$check" --quiet
+"$ROOT/venv/bin/python" -I - "$check/results.json" <<'CHECK'
+import json, sys
+results = json.load(open(sys.argv[1]))
+full = sum(test["max_score"] for test in results["tests"])
+if not results["tests"] or results["score"] != full:
+    sys.exit(f"setup.sh: the reference solutions score {results['score']} of {full} in this image")
+print(f"setup.sh: the grader is installed in the virtual environment {sys.prefix}; "
+      f"the reference solutions score {results['score']} of {full}")
+CHECK
+rm -rf "$check"
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for every submission (as root): grade /autograder/submission into
-# /autograder/results/results.json. AUTOGRADER_ROOT overrides /autograder (for tests).
+# Gradescope runs this for every submission (as root): grade ROOT/submission into
+# ROOT/results/results.json with the grader installed by setup.sh in ROOT/venv (its console
+# script imports nothing from the working folder). AUTOGRADER_ROOT overrides /autograder.
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PYTHON="${AUTOGRADER_PYTHON:-python3}"
 mkdir -p "$ROOT/results"
 chmod -R go-rwx "$ROOT/source" 2>/dev/null || true
-cd "$ROOT/source" || exit 1
-"$PYTHON" -m grader grade "$ROOT/submission" --out "$ROOT/results"
+cd "$ROOT" || exit 1
+"$ROOT/venv/bin/cs285-grader" grade "$ROOT/submission" --out "$ROOT/results"
 status=$?
 # the grader always writes results.json; if even Python failed to start, write one here
 if [ ! -s "$ROOT/results/results.json" ]; then
@@ -50,7 +70,7 @@ def build_gradescope(out: Path) -> Path:
     """A zip with setup.sh and run_autograder at its root, beside the grader's source."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    include = ["setup.py", "pyproject.toml", "README.md"]
+    include = ["setup.py", "pyproject.toml", "README.md", "constraints.txt"]
     trees = ["grader", "hw", "solutions"]
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
@@ -59,8 +79,11 @@ def build_gradescope(out: Path) -> Path:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, text)
         for name in include:
-            if (ROOT / name).exists():
-                archive.write(ROOT / name, name)
+            if not (ROOT / name).is_file():
+                raise FileNotFoundError(f"{ROOT / name} is missing: the autograder zip needs it"
+                                        + (" (python deploy/freeze_constraints.py writes it)"
+                                           if name == "constraints.txt" else ""))
+            archive.write(ROOT / name, name)
         for tree in trees:
             for path in sorted((ROOT / tree).rglob("*")):
                 relative = path.relative_to(ROOT)

@@ -5,22 +5,14 @@ import re
 import shutil
 from pathlib import Path
 
+from .requirements import PYTHON_REQUIRES, REQUIREMENTS
 from .stubs import GRADED_MODULES, ROOT, solution_source, write_stubs
 
 GRADER_DIR = Path(__file__).resolve().parent
 DISTINCTIVE = 45  # characters: a solution line this long in a helper or public test is a leak
 BEGIN_STUDENT, END_STUDENT = "<!-- BEGIN STUDENT -->", "<!-- END STUDENT -->"
-STUDENT_REQUIREMENTS = [
-    "tensorflow>=2.16",
-    "tensorflow-probability>=0.24",
-    "tf-keras>=2.16",
-    "gymnasium[classic-control,mujoco]>=1.0",
-    "numpy",
-    "matplotlib",
-    "tqdm",
-    "pytest",
-]
 
+# The bundle installs the ranges the repository installs (grader/requirements.py).
 STUDENT_SETUP = '''"""Installs the CS 285 policy-gradient homework package (hw) and its dependencies."""
 from setuptools import find_packages, setup
 
@@ -28,7 +20,7 @@ setup(
     name="cs285-hw-policy-gradients",
     version="1.0.0",
     description="CS 285 homework: policy gradients (Lecture 5 part 5) and natural policy gradient (Lecture 9 part 4)",
-    python_requires=">=3.10",
+    python_requires={python_requires!r},
     packages=find_packages(include=["hw", "hw.*"]),
     install_requires={requirements!r},
 )
@@ -98,7 +90,7 @@ def build_release(out: Path) -> Path:
     for picture in sorted((ROOT / "docs").glob("*.png")):  # the figures the student README shows
         (out / "docs").mkdir(exist_ok=True)
         shutil.copyfile(picture, out / "docs" / picture.name)
-    (out / "setup.py").write_text(STUDENT_SETUP.format(requirements=STUDENT_REQUIREMENTS))
+    (out / "setup.py").write_text(STUDENT_SETUP.format(requirements=REQUIREMENTS, python_requires=PYTHON_REQUIRES))
     (out / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools>=64", "wheel"]\n'
                                         'build-backend = "setuptools.build_meta"\n')
     readme, found = student_readme()
