@@ -17,8 +17,10 @@ reads top to bottom, like the single-file implementations of CleanRL:
                           -> value-baseline regression -> log
 
 Each run writes runs/<exp-name>/seed<seed>/: progress.csv (one row per iteration),
-config.json (every setting) and TensorBoard scalars (x axis: environment steps). Plot
-runs with `python -m hw.plot runs/<exp-name> ... --out curve.png`.
+config.json (the settings this algorithm uses) and TensorBoard scalars (x axis:
+environment steps). The default <exp-name> records every setting that differs from the
+preset, so that two experiments never write into one folder. Plot runs with
+`python -m hw.plot runs/<exp-name> ... --out curve.png`.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import csv
 import importlib
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -73,9 +76,9 @@ DEFAULTS = dict(
     init_sigma=1.0,
 )
 
-#: Per-environment (and per-algorithm) settings, tuned on CartPole-v1 and
-#: InvertedPendulum-v5 (see benchmarks/training.md). They override DEFAULTS; flags
-#: override both.
+#: Per-environment (and per-algorithm) settings, tuned with the reference solutions on
+#: CartPole-v1 and InvertedPendulum-v5 (docs/training.md gives the times). They override
+#: DEFAULTS; flags override both.
 PRESETS = {
     "CartPole-v1": {
         "all": dict(total_steps=200_000, num_envs=16, batch_size=2000, gamma=0.99),
@@ -128,10 +131,11 @@ def make_parser() -> argparse.ArgumentParser:
     # Every default is None here: resolve_config fills DEFAULTS, then the preset.
     add("--algo", choices=ALGORITHMS, default="pg", help="pg: Part 1; npg, trpo: Part 2 (default pg)")
     add("--env", default="CartPole-v1", help=f"gymnasium id, e.g. {', '.join(KNOWN_ENVS)}")
-    add("--impl", default="hw", help="package holding policy_gradient.py / natural_gradient.py "
-                                     "(default hw: your code; course staff: solutions)")
+    add("--impl", default="hw", help="the package whose policy_gradient.py / natural_gradient.py to train with "
+                                     "(default hw: your code)")
     add("--seed", type=int, default=0)
-    add("--exp-name", default=None, help="runs/<exp-name>/seed<seed>/ (default: <algo>_<env> plus the ablations)")
+    add("--exp-name", default=None, help="runs/<exp-name>/seed<seed>/ (default: <algo>_<env> plus every setting "
+                                         "that differs from the preset, e.g. pg_CartPole-v1_no-baseline_batch-size-500)")
     add("--runs-dir", default="runs")
     add("--total-steps", type=positive_int)
     add("--target-return", type=float, help="stop once the mean return of the last 20 episodes reaches this")
@@ -173,12 +177,58 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         parser.error(f"--backtrack-ratio must be in (0, 1), got {config['backtrack_ratio']}")
     if config["damping"] < 0:
         parser.error(f"--damping must be >= 0, got {config['damping']}")
+    unused = [key for key in DEFAULTS if getattr(args, key, None) is not None and key not in used_settings(config)]
+    if unused:
+        print(f"note: --algo {config['algo']} on {config['env']} does not use "
+              + ", ".join("--" + key.replace("_", "-") for key in unused), file=sys.stderr)
     if config["exp_name"] is None:
-        ablations = "".join(f"_no-{name}" for name, key in
-                            (("rtg", "reward_to_go"), ("baseline", "baseline"), ("norm", "normalize_advantages"))
-                            if not config[key] and preset.get("all", {}).get(key, DEFAULTS[key]))
-        config["exp_name"] = f"{config['algo']}_{config['env']}{ablations}"
+        config["exp_name"] = experiment_name(config)
     return config
+
+
+#: Names in experiment names: the three variance-reduction switches read _no-rtg, _no-baseline, _no-norm.
+SWITCHES = {"reward_to_go": "rtg", "baseline": "baseline", "normalize_advantages": "norm"}
+#: What identifies a run rather than configures the algorithm.
+RUN_KEYS = ("algo", "env", "impl", "seed", "exp_name")
+
+
+def used_settings(config: dict, policy_kind: str | None = None) -> list[str]:
+    """The settings the run's algorithm reads, in DEFAULTS order.
+
+    policy_kind: "categorical", "gaussian" or "linear" (the 1-D example); None when not
+    known yet (before the environment is made): then a network policy's settings all count.
+    """
+    if policy_kind is None:
+        policy_kind = "linear" if config["env"].startswith("LinearQuadratic1D") else "network"
+    used = {"total_steps", "target_return", "num_envs", "batch_size", "gamma", "reward_to_go", "baseline",
+            "normalize_advantages"}
+    used |= {"linear": {"init_k", "init_sigma"}, "categorical": {"hidden_sizes"},
+             "gaussian": {"hidden_sizes", "log_std"}, "network": {"hidden_sizes", "log_std"}}[policy_kind]
+    if config["baseline"]:
+        used |= {"hidden_sizes", "value_learning_rate", "value_epochs", "value_minibatch"}  # the value network
+    used |= {"pg": {"learning_rate", "optimizer"}, "npg": {"epsilon", "cg_iterations", "damping"},
+             "trpo": {"epsilon", "cg_iterations", "damping", "backtrack_ratio", "max_backtracks"}}[config["algo"]]
+    return [key for key in DEFAULTS if key in used]
+
+
+def experiment_name(config: dict) -> str:
+    """<algo>_<env>, then every used setting that differs from the preset: _no-baseline, _batch-size-500, ..."""
+    preset = PRESETS.get(config["env"], {})
+    reference = {**DEFAULTS, **preset.get("all", {}), **preset.get(config["algo"], {})}
+    parts = [config["algo"], config["env"]]
+    for key in used_settings(config):
+        value, default = config[key], reference[key]
+        if key in ("hidden_sizes",):
+            value, default = tuple(value), tuple(default)
+        if value == default:
+            continue
+        if key in SWITCHES:
+            parts.append(("" if value else "no-") + SWITCHES[key])
+        else:
+            shown = "x".join(str(v) for v in value) if isinstance(value, tuple) else f"{value:g}" \
+                if isinstance(value, float) else str(value)
+            parts.append(f"{key.replace('_', '-')}-{shown}")
+    return "_".join(parts)
 
 
 # =======================================================================================
@@ -200,12 +250,16 @@ def load_implementation(package: str, algo: str):
         except ModuleNotFoundError as error:
             if error.name not in (package, f"{package}.{module}"):
                 raise
-            if package == "solutions":
-                raise TrainingError("--impl solutions: the reference solutions are not part of the student "
-                                    "release (course staff only). Train with your own code: --impl hw") from None
             raise TrainingError(f"--impl {package}: cannot import {package}.{module} ({error})") from None
 
     return load("policy_gradient"), (load("natural_gradient") if algo in ("npg", "trpo") else None)
+
+
+def policy_kind(policy) -> str:
+    """"linear" (the 1-D example), "categorical" or "gaussian"."""
+    if isinstance(policy, LinearGaussianPolicy):
+        return "linear"
+    return "categorical" if policy.discrete else "gaussian"
 
 
 def make_policy(env_id: str, envs, config: dict, seed: int):
@@ -319,12 +373,12 @@ _SCALAR = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.Pl
 class Logger:
     """progress.csv (one row per iteration) and TensorBoard scalars, x axis = environment steps."""
 
-    def __init__(self, run_dir: Path, config: dict):
+    def __init__(self, run_dir: Path, settings: dict):
         if run_dir.exists():  # a rerun of the same experiment and seed replaces the old logs
             for stale in run_dir.glob("events.out.tfevents*"):
                 stale.unlink()
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+        (run_dir / "config.json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
         self.path = run_dir / "progress.csv"
         self.file = open(self.path, "w", newline="")
         self.writer = None
@@ -379,7 +433,8 @@ def train(config: dict) -> dict:
         import hw.lq_env as lq  # the exact J(k, sigma) is logged along with the sampled returns
 
     run_dir = Path(config["runs_dir"]) / config["exp_name"] / f"seed{seed}"
-    logger = Logger(run_dir, config)
+    settings = {key: config[key] for key in (*RUN_KEYS, *used_settings(config, policy_kind(policy)))}
+    logger = Logger(run_dir, settings)
     progress = tqdm(total=config["total_steps"], unit="step", unit_scale=True, dynamic_ncols=True,
                     disable=not config["progress"], desc=f"{algo} {config['env']} seed {seed}")
     iteration, solved, kl = 0, False, float("nan")
@@ -473,6 +528,7 @@ def train(config: dict) -> dict:
                 iteration=iteration, env_steps=sampler.total_steps,
                 time=round(time.perf_counter() - start_time, 3),
                 return_mean=recent,  # the last EPISODE_WINDOW finished episodes
+                q_value_mean=float(np.mean(q_values)),  # your estimate_q_values, averaged over the batch
                 batch_return_mean=float(np.mean(batch.episode_returns)) if batch.episode_returns else float("nan"),
                 episode_length_mean=float(np.mean(batch.episode_lengths)) if batch.episode_lengths else float("nan"),
                 episodes=len(batch.episode_returns), kl=kl, entropy=entropy, grad_norm=grad_norm,
@@ -484,18 +540,24 @@ def train(config: dict) -> dict:
                 row.update(k=k, sigma=math.exp(log_sigma), exact_return=float(lq.expected_return(k, math.exp(log_sigma))))
             logger.log(row)
             progress.update(sampler.total_steps - progress.n)
-            progress.set_postfix_str(f"return {recent:.1f}" + (f" kl {kl:.4f}" if algo != "pg" else ""))
+            shown = f"exact J {row['exact_return']:.2f}" if lq is not None else f"return {recent:.1f}"
+            progress.set_postfix_str(shown + (f" kl {kl:.4f}" if algo != "pg" else ""))
             if (config["target_return"] is not None and len(envs.return_queue) >= EPISODE_WINDOW
                     and recent >= config["target_return"]):
                 solved = True
+                progress.total = progress.n  # the bar ends at 100%: the run is complete
+                progress.set_postfix_str(f"return {recent:.1f}: target {config['target_return']:g} reached")
                 break
     finally:
         progress.close()
         logger.close()
         sampler.close()
-    return dict(run_dir=str(run_dir), iterations=iteration, env_steps=sampler.total_steps,
-                wall_time=time.perf_counter() - start_time, return_mean=sampler.recent_return(),
-                solved=solved, kl=kl)
+    summary = dict(run_dir=str(run_dir), iterations=iteration, env_steps=sampler.total_steps,
+                   wall_time=time.perf_counter() - start_time, return_mean=sampler.recent_return(),
+                   solved=solved, kl=kl)
+    if lq is not None and iteration:
+        summary.update(k=row["k"], sigma=row["sigma"], exact_return=row["exact_return"])
+    return summary
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -514,9 +576,13 @@ def main(argv: list[str] | None = None) -> dict:
                             f"Fill it in, check it with `pytest hw/`, and train again.") from None
     except UnsupportedEnvironment as error:
         parser.error(str(error))
+    if "exact_return" in summary:  # the 1-D example: the exact J of the final policy, not a noisy sample
+        result = (f"exact J(k, sigma) = {summary['exact_return']:.3f} at k = {summary['k']:.3f}, "
+                  f"sigma = {summary['sigma']:.3f}")
+    else:
+        result = f"mean return of the last {EPISODE_WINDOW} episodes {summary['return_mean']:.1f}"
     print(f"{config['exp_name']} seed {config['seed']}: {summary['env_steps']} steps, {summary['wall_time']:.1f} s, "
-          f"mean return of the last {EPISODE_WINDOW} episodes {summary['return_mean']:.1f}"
-          + (" (target reached)" if summary["solved"] else "") + f"; logs in {summary['run_dir']}")
+          + result + (" (target reached)" if summary["solved"] else "") + f"; logs in {summary['run_dir']}")
     return summary
 
 

@@ -378,6 +378,14 @@ def test_conjugate_gradient_returns_zero_when_b_is_within_tolerance(ng, scale):
         f"b^T b = {float(b @ b):.3g} is below the tolerance before the first iteration, so no step is taken, "
         "but a step was: the tolerance is not checked before the first iteration. Check r^T r < tolerance "
         "before every iteration, the first included")
+    # Just above the tolerance, a step is taken, and it reduces the A-norm error (CG's every step does).
+    b = 2e-5 * np.array([1.0, -1.0, 2.0, 0.5])  # b^T b = 2.5e-9 > 1e-10
+    solution = np.linalg.solve(matrix, b)
+    got = _np(ng.conjugate_gradient(Matvec(matrix), b.copy(), iterations=10, tolerance=1e-10), "conjugate_gradient")
+    error = float((got - solution) @ matrix @ (got - solution))
+    assert error < 0.5 * float(solution @ matrix @ solution), (
+        f"conjugate_gradient(b = {_show(b)}, tolerance = 1e-10): b^T b = {float(b @ b):.3g} is above the tolerance, "
+        f"so steps are taken towards A^-1 b = {_show(solution)}; got {_show(got)}")
 
 
 # ------------------------------------------------------------------ mean_kl
@@ -508,7 +516,10 @@ def test_on_the_1d_example_the_natural_step_meets_its_kl_and_the_vanilla_step_do
     assert 0.9 < natural_ratio < 1.1, \
         f"natural_gradient_step on the 1-D example: expected true KL / eps in (0.9, 1.1), got {natural_ratio:.4g}{hint}"
 
-    set_flat_params(stepped, _np(ng.vanilla_step(theta.copy(), g.copy(), epsilon), "vanilla_step"))
+    got = _np(ng.vanilla_step(theta.copy(), g.copy(), epsilon), "vanilla_step")
+    assert float((got - theta) @ (got - theta)) == pytest.approx(epsilon, rel=1e-9), \
+        f"vanilla_step on the 1-D example: expected ||theta' - theta||^2 = eps, got {float((got - theta) @ (got - theta)):.6g}"
+    set_flat_params(stepped, got)
     vanilla_ratio = _true_kl(policy, stepped, observations) / epsilon
     assert vanilla_ratio > 5.0, \
         f"vanilla_step on the 1-D example: expected a true KL over 5 eps (F_kk = {fisher[0, 0]:.1f}), " \

@@ -118,13 +118,19 @@ def test_short_training_run_writes_its_logs(pg, tmp_path):
     assert summary["env_steps"] == 1200 and summary["iterations"] == 3
     lines = (run / "progress.csv").read_text().splitlines()
     header = lines[0].split(",")
-    for column in ("iteration", "env_steps", "return_mean", "kl", "entropy", "value_mse"):
+    for column in ("iteration", "env_steps", "return_mean", "q_value_mean", "kl", "entropy", "value_mse"):
         assert column in header
     assert len(lines) == 1 + 3
     steps = [int(line.split(",")[header.index("env_steps")]) for line in lines[1:]]
     assert steps == [400, 800, 1200]
+    q_means = [float(line.split(",")[header.index("q_value_mean")]) for line in lines[1:]]
+    assert all(np.isfinite(q_means)) and all(q > 1.0 for q in q_means), (
+        f"mean Q-value of each batch {q_means}: CartPole pays +1 per step, so every reward-to-go is at least about 1 "
+        "(check estimate_q_values)")
     kl = [float(line.split(",")[header.index("kl")]) for line in lines[1:]]
-    assert all(np.isfinite(kl)) and all(k >= 0 for k in kl), f"the policy update should move the policy a little: KL {kl}"
+    assert all(np.isfinite(kl)) and all(k > 0 for k in kl), (
+        f"KL between the policies before and after each update {kl}: each Adam step along your policy_gradient "
+        "should move the policy a little (a zero KL: a zero gradient)")
     config = json.loads((run / "config.json").read_text())
     assert config["algo"] == "pg" and config["batch_size"] == 400
     assert list(run.glob("events.out.tfevents*")), "no TensorBoard event file"
