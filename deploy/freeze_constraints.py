@@ -7,11 +7,12 @@ Run it with the tested environment's Python (after `python -m pytest --runslow` 
 there). It keeps the installed version of each package that the requirements in
 grader/requirements.py pull in (what `pip freeze` lists, less the project itself and tools
 installed by hand). A pinned version that cannot serve another supported Python (numpy 2.3+
-dropped 3.10), or a package that only another Python needs (tomli below 3.11), is resolved
-for that Python by its own interpreter's pip, with every other pin kept, and gets an
-environment marker. Each `--python` names an interpreter of one supported minor version
-other than the running one; the script refuses to write a file that leaves one out. Needs
-the network (pip resolves against PyPI, downloading only metadata where it can).
+dropped 3.10, the requirements ask for a newer setuptools from 3.12), or a package that only
+another Python needs (tomli below 3.11), is resolved for that Python by its own
+interpreter's pip, with every other pin kept, and gets an environment marker. Each
+`--python` names an interpreter of one supported minor version other than the running one;
+the script refuses to write a file that leaves one out. Needs the network (pip resolves
+against PyPI, downloading only metadata where it can).
 """
 from __future__ import annotations
 
@@ -65,6 +66,16 @@ def installed_closure() -> dict[str, str]:
 
 def requires_python(name: str) -> SpecifierSet:
     return SpecifierSet(importlib.metadata.metadata(name).get("Requires-Python") or "")
+
+
+def admitted(name: str, version: str, minor: str) -> bool:
+    """Whether the requirements that apply on Python `minor` admit this version of `name`."""
+    for text in REQUIREMENTS:
+        requirement = Requirement(text)
+        applies = requirement.marker is None or requirement.marker.evaluate({"python_version": minor, "extra": ""})
+        if applies and canonicalize_name(requirement.name) == name and version not in requirement.specifier:
+            return False
+    return True
 
 
 def resolve(python: str, constraints: str) -> dict[str, str]:
@@ -143,7 +154,8 @@ def main() -> int:
     for minor in supported:
         if minor == here:
             continue
-        kept = {name: v for name, v in tested.items() if f"{minor}.0" in requires_python(name)}
+        kept = {name: v for name, v in tested.items()
+                if f"{minor}.0" in requires_python(name) and admitted(name, v, minor)}
         per_minor[minor] = resolve(pythons[minor], pinned(kept))
         print(f"Python {minor}: " + (", ".join(f"{n} {v}" for n, v in sorted(per_minor[minor].items())
                                                 if tested.get(n) != v) or "the tested versions"))

@@ -21,6 +21,9 @@ REQUIREMENTS = [
     "matplotlib>=3.8,<3.12",
     "tqdm>=4.66,<5",
     "pytest>=8,<10",
+    # tensorflow-probability 0.25 imports distutils, which Python 3.12 removed: setuptools
+    # provides it (before 69 setuptools itself fails on 3.12).
+    "setuptools>=69,<85; python_version >= '3.12'",
 ]
 
 # What the grader needs besides (the repository only, not the student bundle).
