@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .results import first_line
+
 _TEST_COLUMN = re.compile(r"^\d+\.\d+ (?P<key>\w+) \([^)]*\)$")
 _TOTAL_COLUMN = re.compile(r"^total \([^)]*\)$")
 
@@ -55,8 +57,7 @@ def _message(folder: Path | None, student: str, key: str) -> str:
         return ""
     for test in results.get("tests", []):
         if key in (test.get("tags") or []):
-            lines = (test.get("output") or "").strip().splitlines()
-            return lines[0] if lines else ""
+            return first_line(test.get("output") or "")
     return ""
 
 

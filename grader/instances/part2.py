@@ -56,11 +56,12 @@ def _kl_hessian(policy, kind, seed, observations) -> np.ndarray:
         return tf.reduce_mean(tfd.kl_divergence(old.distribution(observations),
                                                 _forward(policy, kind, replacements, observations)))
 
-    with tf.GradientTape() as outer:
+    with tf.GradientTape(persistent=True) as outer:
         with tf.GradientTape() as inner:
             value = kl_of(flat)
-        gradient = inner.gradient(value, flat)
-    hessian = outer.jacobian(gradient, flat).numpy()
+        entries = tf.unstack(inner.gradient(value, flat))
+    # row by row (eager tape.jacobian's vectorisation costs more than it saves at this size)
+    hessian = np.stack([outer.gradient(entry, flat).numpy() for entry in entries])
     return 0.5 * (hessian + hessian.T)
 
 
