@@ -87,9 +87,11 @@ def build_release(out: Path) -> Path:
     out.mkdir(parents=True)
     shutil.copytree(ROOT / "hw", out / "hw", ignore=_ignore)
     write_stubs(ROOT, destination=out / "hw")  # regenerated from the solutions, whatever hw/ holds
-    for picture in sorted((ROOT / "docs").glob("*.png")):  # the figures the student README shows
-        (out / "docs").mkdir(exist_ok=True)
-        shutil.copyfile(picture, out / "docs" / picture.name)
+    # docs/ is for students: the contract, and the pages and figures the student README links to.
+    for page in sorted((ROOT / "docs").glob("*")):
+        if page.suffix in (".md", ".png"):
+            (out / "docs").mkdir(exist_ok=True)
+            shutil.copyfile(page, out / "docs" / page.name)
     (out / "setup.py").write_text(STUDENT_SETUP.format(requirements=REQUIREMENTS, python_requires=PYTHON_REQUIRES))
     (out / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools>=64", "wheel"]\n'
                                         'build-backend = "setuptools.build_meta"\n')

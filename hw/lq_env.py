@@ -32,12 +32,16 @@ k* = -0.6180339, equal to this to 7 decimal places. The lecture's slide puts the
 state to 0 in one step; under these dynamics and rewards that costs 2 m_0 against
 1.618 m_0 at k*, because a^2 is penalised as much as s^2.
 
-The Fisher information of the policy in the lecture's coordinates (k, sigma), averaged over
-the states the policy visits (the average over t of the law of s_t), is diagonal:
+The Fisher information of the policy, averaged over the states the policy visits (the
+average over t of the law of s_t), is diagonal. In the lecture's coordinates (k, sigma)
+(hw/plot_natural_gradient.py's picture) and in LinearGaussianPolicy's flat parameters
+theta = (k, log sigma) (the tests, hw.train, `theta_gradient`):
 
-    F(k, sigma) = diag( mean_t m_t / sigma^2,  2 / sigma^2 )                        (2)
+    F(k, sigma)     = diag( mean_t m_t / sigma^2,  2 / sigma^2 )                    (2)
+    F(k, log sigma) = diag( mean_t m_t / sigma^2,  2 )                              (2')
 
-(the score is ((a - k s) s / sigma^2, ((a - k s)^2 - sigma^2) / sigma^3)).
+(the scores are ((a - k s) s / sigma^2, ((a - k s)^2 - sigma^2) / sigma^3) in (k, sigma);
+d/dlog sigma = sigma d/dsigma multiplies the second one by sigma, its square by sigma^2).
 """
 from __future__ import annotations
 
@@ -124,7 +128,8 @@ def theta_gradient(k: float, sigma: float, horizon: int = HORIZON, start_std: fl
 
 
 def policy_fisher(k, sigma, horizon: int = HORIZON, start_std: float = START_STD):
-    """The diagonal of F(k, sigma), equation (2): (F_kk, F_sigma_sigma); F_k_sigma = 0."""
+    """The diagonal of F(k, sigma), equation (2), in the coordinates (k, sigma): (F_kk, F_sigma_sigma);
+    F_k_sigma = 0. In theta = (k, log sigma), equation (2'), the second entry is 2."""
     mean_m = state_second_moments(k, sigma, horizon, start_std).mean(axis=0)
     sigma2 = np.asarray(sigma, np.float64) ** 2
     return mean_m / sigma2, np.broadcast_to(2.0 / sigma2, mean_m.shape)

@@ -1,12 +1,20 @@
 """Draw the lecture's picture (Lecture 9 part 4): vanilla vs natural gradient on the 1-D example.
 
     python -m hw.plot_natural_gradient --out natural_gradient.png            # with your steps
-    python -m hw.plot_natural_gradient --implementation solutions --out docs/natural_gradient.png
 
 Everything comes from the exact expected return of hw.lq_env (no sampling): the arrows are
-the directions of the exact grad J and of the natural gradient F^-1 grad J, with F the exact
-Fisher of a ~ N(k s, sigma^2) in the lecture's coordinates (k, sigma) under the policy's own
-state distribution; the background is J itself. The two paths start at the same point and
+the directions of the exact grad J and of the natural gradient F^-1 grad J; the background
+is J itself.
+
+Coordinates. The picture, and the steps drawn in it, use the lecture's coordinates
+theta = (k, sigma), where the exact Fisher of a ~ N(k s, sigma^2) under the policy's own
+state distribution is
+
+    F(k, sigma) = diag(E[s^2] / sigma^2, 2 / sigma^2)          (hw.lq_env.policy_fisher)
+
+LinearGaussianPolicy, the tests and hw.train use its flat parameters theta = (k, log sigma)
+instead, where F = diag(E[s^2] / sigma^2, 2) (docs/one_d_example.md puts the two side by
+side). Either way F^-1 rescales the k-component by sigma^2 / E[s^2]. The two paths start at the same point and
 take the same number of steps of `vanilla_step` (||d||^2 = eps) and `natural_gradient_step`
 (1/2 d^T F d = eps) from the chosen implementation of hw/natural_gradient.py.
 """
@@ -99,7 +107,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("natural_gradient.png"))
     parser.add_argument("--implementation", default="hw",
-                        help="the package whose natural_gradient module takes the steps (default: hw, yours)")
+                        help="the package whose natural_gradient.py takes the steps (default hw: yours)")
     args = parser.parse_args(argv)
     paths = draw(importlib.import_module(f"{args.implementation}.natural_gradient"), args.out)
     for name, points in paths.items():

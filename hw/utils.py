@@ -1,7 +1,7 @@
 """Flat parameter vectors (provided, no TODOs).
 
 A flat vector lists the entries of `policy.trainable_variables` in order, each variable
-flattened in row-major order, as ../SPEC fixes for every Part 2 function.
+flattened in row-major order, as docs/contract.md fixes for every Part 2 function.
 """
 from __future__ import annotations
 

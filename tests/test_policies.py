@@ -1,4 +1,4 @@
-"""The provided policies and flat-parameter helpers keep the SPEC's interface."""
+"""The provided policies and flat-parameter helpers keep the interface of docs/contract.md."""
 import hw  # noqa: F401
 import numpy as np
 import pytest

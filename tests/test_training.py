@@ -82,11 +82,52 @@ def test_stub_functions_stop_training_with_the_function_to_write(tmp_path, monke
     assert "Fill it in" in str(stop.value.code)
 
 
-def test_missing_solutions_package_is_explained(tmp_path, monkeypatch):
-    for name in ("solutions", "solutions.policy_gradient", "solutions.natural_gradient"):
-        monkeypatch.setitem(sys.modules, name, None)  # as in the student bundle: no solutions/
-    with pytest.raises(SystemExit, match="course staff only"):
-        train.main(["--impl", "solutions", "--runs-dir", str(tmp_path), "--no-progress"])
+def test_missing_implementation_package_is_explained(tmp_path):
+    with pytest.raises(SystemExit, match="--impl no_such_package: cannot import no_such_package.policy_gradient"):
+        train.main(["--impl", "no_such_package", "--runs-dir", str(tmp_path), "--no-progress"])
+
+
+@pytest.mark.parametrize("flags, name", [
+    ([], "pg_CartPole-v1"),
+    (["--no-baseline", "--no-reward-to-go"], "pg_CartPole-v1_no-rtg_no-baseline"),
+    (["--batch-size", "500"], "pg_CartPole-v1_batch-size-500"),
+    (["--learning-rate", "0.1"], "pg_CartPole-v1_learning-rate-0.1"),
+    (["--epsilon", "0.05"], "pg_CartPole-v1"),  # pg does not use epsilon (a note says so)
+    (["--algo", "trpo", "--epsilon", "0.05"], "trpo_CartPole-v1_epsilon-0.05"),
+    (["--algo", "trpo", "--epsilon", "0.02"], "trpo_CartPole-v1"),  # the preset's value
+    (["--env", "LinearQuadratic1D-v0", "--learning-rate", "0.03"], "pg_LinearQuadratic1D-v0_learning-rate-0.03"),
+    (["--env", "LinearQuadratic1D-v0", "--baseline"], "pg_LinearQuadratic1D-v0_baseline"),
+    (["--hidden-sizes", "32", "32", "--target-return", "475"], "pg_CartPole-v1_target-return-475_hidden-sizes-32x32"),
+    (["--seed", "3", "--threads", "2", "--no-progress"], "pg_CartPole-v1"),  # not settings of the algorithm
+])
+def test_default_experiment_names_record_every_setting_that_differs_from_the_preset(flags, name):
+    parser = train.make_parser()
+    assert train.resolve_config(parser.parse_args(flags), parser)["exp_name"] == name
+
+
+def test_config_json_lists_the_settings_the_run_uses(tmp_path):
+    import json
+
+    run(tmp_path, "--algo", "pg", "--env", "LinearQuadratic1D-v0", "--total-steps", "400", name="lq")
+    config = json.loads((tmp_path / "lq" / "seed0" / "config.json").read_text())
+    assert {"learning_rate", "optimizer", "init_k", "init_sigma", "gamma", "batch_size"} <= set(config)
+    assert not {"epsilon", "damping", "cg_iterations", "backtrack_ratio", "hidden_sizes", "log_std",
+                "value_learning_rate", "progress", "runs_dir", "threads"} & set(config), sorted(config)
+
+
+def test_the_progress_bar_ends_at_100_percent_when_the_target_is_reached(tmp_path, capsys):
+    summary = train.main(["--impl", "solutions", "--runs-dir", str(tmp_path), "--exp-name", "target",
+                          "--target-return", "15", "--total-steps", "100000"])
+    assert summary["solved"] and summary["env_steps"] < 100_000
+    err = capsys.readouterr().err
+    last_bar = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "100%" in last_bar and "target 15 reached" in last_bar, last_bar
+
+
+def test_the_1d_summary_line_shows_the_exact_return(tmp_path, capsys):
+    summary, rows = run(tmp_path, "--algo", "npg", "--env", "LinearQuadratic1D-v0", "--total-steps", "4000", name="lq")
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"exact J(k, sigma) = {float(rows[-1]['exact_return']):.3f}" in line, line
 
 
 def test_plot_overlays_runs_and_seeds(tmp_path):

@@ -1,8 +1,8 @@
 """Fixtures shared by the public tests.
 
 `pg` and `ng` are the modules under test: your hw/policy_gradient.py and
-hw/natural_gradient.py. (Course staff point them at another package that holds the same
-two modules by setting HW_IMPLEMENTATION, e.g. HW_IMPLEMENTATION=solutions.)
+hw/natural_gradient.py. (HW_IMPLEMENTATION=<package> runs the tests against another
+importable package holding the same two modules, e.g. a copy of your work.)
 """
 import importlib
 import os
