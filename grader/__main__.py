@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--student", help="grade the hidden instance of this student id (default: the course's own)")
     grade.add_argument("--metadata", type=Path,
                        help="Gradescope's submission_metadata.json: the student id is its users' ids")
+    grade.add_argument("--train", action="store_true",
+                       help="also run the learning check (the student's code trains CartPole; see points.toml [training])")
     grade.add_argument("--quiet", action="store_true", help="do not print the table")
     grade.add_argument("-k", dest="only", action="append", help="only the hidden tests whose names match (debugging)")
 
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                 student = student_from_metadata(args.metadata)
             except (OSError, ValueError) as exc:
                 print(f"note: {exc}; grading the course's own instance", file=sys.stderr)
-        results = grade_one(args.submission, args.out, student=student, quiet=args.quiet, only=args.only)
+        results = grade_one(args.submission, args.out, student=student, quiet=args.quiet, only=args.only,
+                            train=args.train)
         print(f"wrote {args.out / 'results.json'}", file=sys.stderr)
         return 0 if results is not None else 1
     if args.command == "batch":

@@ -6,7 +6,7 @@ name, so no second default can hide in the code.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 try:
@@ -32,6 +32,21 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Training:
+    """The optional learning check (grader/learning.py)."""
+
+    enabled: bool
+    points: float
+    env: str
+    algo: str
+    steps: int  # environment steps the student's code may train for
+    time_limit: float  # seconds the training may take
+    hidden_sizes: tuple  # of the policy network
+    episodes: int  # of the grader's own evaluation
+    threshold: float  # mean evaluation return to pass
+
+
+@dataclass(frozen=True)
 class TestPoints:
     key: str  # the hidden test function's name
     part: str  # "part1"
@@ -48,6 +63,7 @@ class Config:
     stdout_visibility: str
     tests: tuple[TestPoints, ...]
     totals: dict  # {part: its points}
+    training: Training
     path: Path
 
     def visibility_of(self, key: str) -> str:
@@ -60,7 +76,7 @@ def _get(table: dict, key: str, where: str, kind):
     value = table[key]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ConfigError(f"{where}: {key} = {value!r} is not a {kind.__name__}")
     return value
 
@@ -96,7 +112,28 @@ def load_config(path: Path | str | None = None) -> Config:
                                     _get({key: points}, key, f"{where} [{part}.tests]", float)))
     if not tests:
         raise ConfigError(f"{where}: no [partN.tests] table")
+    table = _get(data, "training", where, dict)
+    section = f"{where} [training]"
+    training = Training(_get(table, "enabled", section, bool), _get(table, "points", section, float),
+                        _get(table, "env", section, str), _get(table, "algo", section, str),
+                        _get(table, "steps", section, int), _get(table, "time_limit", section, float),
+                        tuple(_get(table, "hidden_sizes", section, list)), _get(table, "episodes", section, int),
+                        _get(table, "threshold", section, float))
+    if training.enabled:
+        tests.append(TestPoints("test_learns_cartpole", "training", "3.1", training.points))
+        totals["training"] = training.points
     unknown = set(test_visibility) - {t.key for t in tests}
     if unknown:
         raise ConfigError(f"{where} [gradescope.test_visibility]: no such test {sorted(unknown)}")
-    return Config(limits, seed, visibility, test_visibility, stdout_visibility, tuple(tests), totals, path)
+    return Config(limits, seed, visibility, test_visibility, stdout_visibility, tuple(tests), totals, training, path)
+
+
+def with_training(config: Config) -> Config:
+    """The same configuration with the learning check turned on (`--train`)."""
+    if config.training.enabled:
+        return config
+    data = dict(config.__dict__)
+    data["training"] = replace(config.training, enabled=True)
+    data["tests"] = config.tests + (TestPoints("test_learns_cartpole", "training", "3.1", config.training.points),)
+    data["totals"] = {**config.totals, "training": config.training.points}
+    return Config(**data)

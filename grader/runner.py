@@ -6,7 +6,9 @@
 3. start the submission's sandbox process (sandbox/);
 4. run the hidden tests (hidden_tests/) with pytest in this process, which never imports
    TensorFlow: they send the instance's inputs to the sandbox and compare in NumPy;
-5. write results.json in Gradescope's format (results.py), complete whatever happens: a
+5. optionally, the learning check (learning.py): the student's code trains a policy in
+   its process, and this process evaluates the result itself;
+6. write results.json in Gradescope's format (results.py), complete whatever happens: a
    placeholder with every test at 0 is written first, so that even a killed grader
    leaves a valid file.
 """
@@ -21,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from . import instances
+from . import instances, learning
 from . import results as res
-from .config import Config, load_config
+from .config import Config, load_config, with_training
 from .sandbox import GraderError, Sandbox, StudentError
 from .submission import read_submission
 
@@ -110,14 +112,35 @@ def run_hidden_tests(plugin: GradingPlugin, only: list[str] | None) -> int:
         return int(pytest.main(args, plugins=[plugin]))
 
 
+def learning_check(sandbox: Sandbox, config: Config, seed: int, out: Path) -> res.Outcome:
+    """Train in the student's process, evaluate here (see learning.py)."""
+    settings = config.training
+    start = time.monotonic()
+    argv = ["--algo", settings.algo, "--env", settings.env, "--total-steps", str(settings.steps),
+            "--seed", str(seed % 10_000), "--hidden-sizes", *map(str, settings.hidden_sizes),
+            "--target-return", "475", "--no-progress"]
+    try:
+        report = sandbox.train(argv, settings.time_limit)
+    except StudentError as exc:
+        return res.Outcome(False, f"training with your code failed: {exc.message}", time.monotonic() - start,
+                           learning.TITLE)
+    evaluation = learning.judge(report, settings, seed)
+    if evaluation.curve:
+        learning.plot(evaluation.curve, evaluation.returns, settings, out / "learning_curve.png")
+    return res.Outcome(evaluation.passed, evaluation.message, time.monotonic() - start, learning.TITLE)
+
+
 def grade(submission: Path, out: Path, *, student: str | None = None, quiet: bool = False,
-          config: Config | None = None, only: list[str] | None = None) -> dict:
+          config: Config | None = None, only: list[str] | None = None, train: bool = False) -> dict:
     """Grade one submission into out/results.json and return the results dictionary. The
-    hidden inputs are those of `student` (the course's own instance if None)."""
+    hidden inputs are those of `student` (the course's own instance if None); `train`
+    turns the learning check on whatever points.toml says."""
     start = time.monotonic()
     config = config or load_config()
+    if train:
+        config = with_training(config)
     out = Path(out)
-    known_titles = titles()
+    known_titles = {**titles(), **({learning.TEST_KEY: learning.TITLE} if config.training.enabled else {})}
     seed = instances.instance_seed(config.seed, student)
     extra = {"instance": {"student": student or "", "seed": seed}}
 
@@ -153,6 +176,8 @@ def grade(submission: Path, out: Path, *, student: str | None = None, quiet: boo
             default_message = "not run: the hidden tests could not be loaded (a grader problem)"
         if code not in (0, 1):
             notes.append(f"pytest exited with code {code}")
+        if config.training.enabled:
+            outcomes[learning.TEST_KEY] = learning_check(sandbox, config, seed, out)
         if sandbox.restarts > 1:
             notes.append(f"the sandbox process was restarted {sandbox.restarts - 1} time(s)")
     except BaseException as exc:  # noqa: BLE001  (the results file is written whatever happens)
@@ -161,7 +186,10 @@ def grade(submission: Path, out: Path, *, student: str | None = None, quiet: boo
         default_message = f"not run: grading stopped ({type(exc).__name__}: {exc})"
     finally:
         if sandbox is not None:
-            sandbox.close()
+            try:
+                sandbox.close()
+            except Exception as exc:  # noqa: BLE001  (the results are written all the same)
+                notes.append(f"the sandbox could not be closed cleanly: {type(exc).__name__}: {exc}")
     results = finish(outcomes, notes, default_message)
     if not quiet:
         print(res.format_table(results))
