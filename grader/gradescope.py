@@ -31,8 +31,7 @@ command -v setpriv >/dev/null && command -v unshare >/dev/null || apt_install ut
     -c "$ROOT/source/constraints.txt" "$ROOT/source"
 # The grader runs from the environment; the source stays private to root.
 chmod -R go-rwx "$ROOT/source"
-# The image must grade the reference solutions full marks (this also caches the course's
-# hidden instance in the image, private to root).
+# The image must grade the reference solutions full marks (the course's own instance).
 check=$(mktemp -d)
 "$ROOT/venv/bin/cs285-grader" grade "$ROOT/source/solutions" --out "$check" --quiet
 "$ROOT/venv/bin/python" -I - "$check/results.json" <<'CHECK'
@@ -50,12 +49,14 @@ rm -rf "$check"
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission (as root): grade ROOT/submission into
 # ROOT/results/results.json with the grader installed by setup.sh in ROOT/venv (its console
-# script imports nothing from the working folder). AUTOGRADER_ROOT overrides /autograder.
+# script imports nothing from the working folder), on the hidden instance of the student
+# named by Gradescope's submission metadata. AUTOGRADER_ROOT overrides /autograder.
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 mkdir -p "$ROOT/results"
 chmod -R go-rwx "$ROOT/source" 2>/dev/null || true
 cd "$ROOT" || exit 1
-"$ROOT/venv/bin/cs285-grader" grade "$ROOT/submission" --out "$ROOT/results"
+"$ROOT/venv/bin/cs285-grader" grade "$ROOT/submission" --out "$ROOT/results" \\
+    --metadata "$ROOT/submission_metadata.json"
 status=$?
 # the grader always writes results.json; if even Python failed to start, write one here
 if [ ! -s "$ROOT/results/results.json" ]; then

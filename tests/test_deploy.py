@@ -33,6 +33,7 @@ from grader.stubs import GRADED_MODULES, ROOT
 # The interpreter this test run's environment was made from: fresh environments use it too.
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 # pip without the network; PIP_NO_BUILD_ISOLATION=0 is pip's spelling of --no-build-isolation.
+STUDENT = "271828"  # the Gradescope user id in the submission metadata
 OFFLINE = {"PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
@@ -100,6 +101,7 @@ def gradescope_root(tmp_path):
     root.chmod(0o755)
     unpack_gradescope(archive, root)
     solutions_submission(root / "submission")
+    (root / "submission_metadata.json").write_text(json.dumps({"users": [{"id": STUDENT, "name": "A Student"}]}))
     yield root
     shutil.rmtree(root)
 
@@ -127,6 +129,7 @@ def check_gradescope(root: Path, env: dict) -> None:
     assert graded.returncode == 0, graded.stderr[-3000:]
     results = read_results(root / "results" / "results.json")
     assert results["score"] == 100, [t["output"] for t in results["tests"] if t["status"] != "passed"]
+    assert results["extra_data"]["instance"]["student"] == STUDENT  # from the submission metadata
     # Python writes __pycache__ beside what it imports: nothing came from the zip's source.
     assert not list((root / "source").rglob("__pycache__"))
 
