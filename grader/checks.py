@@ -6,7 +6,15 @@ the sandbox, converted with np.asarray(..., dtype=np.float64) before any compari
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
+
+from .sandbox.messages import StudentError
+
+MIXED_DTYPES = ("this case mixes dtypes as the training loop does (a float32 policy or theta with float64 "
+                "data): compute in the dtype of the policy's variables or of theta, casting the other inputs "
+                "with tf.cast.")
 
 
 class CheckFailed(AssertionError):
@@ -130,6 +138,17 @@ def expect_scalar(got, expected, what: str, **kwargs) -> float:
                       mistake="no mean over the batch (tf.reduce_mean turns the [B] losses into one number)."
                       if got.ndim == 1 else "")
     return float(expect_close(got.reshape(()), np.asarray(expected, np.float64).reshape(()), what, **kwargs))
+
+
+@contextmanager
+def in_case(description: str, hint: str = ""):
+    """An error raised by the student's code names the case it happened in (and a hint)."""
+    try:
+        yield
+    except StudentError as exc:
+        if exc.kind not in ("exception", "type"):
+            raise
+        raise StudentError(f"{description}: {exc.message}" + (f"\nHint: {hint}" if hint else ""), exc.kind) from None
 
 
 def expect(condition: bool, message: str) -> None:

@@ -69,7 +69,8 @@ class GradingPlugin:
             passed, message = True, "passed"
         else:
             passed, message = False, describe_failure(call.excinfo.value)
-        output = self._sandbox.output.strip()
+        # the student's output as they would see it locally: their files are hw/<module>.py
+        output = self._sandbox.output.strip().replace(f"{self._sandbox.staging / 'hw'}/", "hw/")
         if output:
             message += "\n\nYour code printed (truncated):\n" + output[-1500:]
         if len(message) > MAX_MESSAGE:

@@ -22,7 +22,7 @@ from grader import results as res
 from grader.config import load_config
 from grader.runner import titles
 from grader.stubs import GRADED_MODULES, ROOT
-from tests.mutants import CORRECT, HOSTILE, MUTANTS, PART1, PART2, build
+from tests.mutants import CORRECT, DEGENERATE, HOSTILE, MUTANTS, PART1, PART2, build
 
 ALL_TESTS = PART1 | PART2
 TEST_LIMITS = {"call_timeout": 10, "startup_timeout": 180, "total_timeout": 400}
@@ -59,7 +59,7 @@ def corpus(tmp_path_factory, config_file):
     """Grade every case once: {name: results}, plus the batch folder."""
     folder = tmp_path_factory.mktemp("corpus")
     out = tmp_path_factory.mktemp("graded")
-    for group in (MUTANTS, HOSTILE, CORRECT):
+    for group in (MUTANTS, HOSTILE, CORRECT, DEGENERATE):
         for name, case in group.items():
             build(case, folder / name)
     shutil.copytree(ROOT / "solutions", folder / "solutions")
@@ -171,6 +171,13 @@ def test_stubs_score_zero_with_todo_messages(corpus):
     assert results["score"] == 0
     for test in results["tests"]:
         assert "TODO" in test["output"] and "not implemented" in test["output"], test
+
+
+@pytest.mark.parametrize("name", sorted(DEGENERATE))
+def test_degenerate_submissions_score_zero(corpus, name):
+    """Every function returning zeros (or NaNs) of the right shapes earns nothing anywhere."""
+    results = corpus["results"][name]
+    assert results["score"] == 0, [t["tags"][1] for t in results["tests"] if t["status"] == "passed"]
 
 
 def _check_case(case, results):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import as_list, expect, expect_close, expect_scalar
+from grader.checks import MIXED_DTYPES, as_array, as_list, expect, expect_close, expect_scalar, in_case
 from grader.wire import Tensor
 
 
@@ -74,9 +74,9 @@ def test_reward_to_go(pg, cases):
         rewards, gamma = case["rewards"], case["gamma"]
         got = pg.reward_to_go(case["sent"], gamma)
         hint = ""
-        if len(rewards) > 100:
-            hint = ("(On long paths, dividing by gamma^t overflows or divides by zero: accumulate backwards, "
-                    "Q_t = r_t + gamma Q_{t+1}.)")
+        if not np.all(np.isfinite(as_array(got, "reward_to_go"))):
+            hint = ("(dividing by gamma^t divides by zero when gamma = 0 and overflows on long paths: accumulate "
+                    "backwards, Q_t = r_t + gamma Q_{t+1}.)")
         expect_close(got, case["expected"], f"reward_to_go({case['description']})", **_tol(case["expected"]),
                      hint=hint, mistakes=[
                          ("discounting from the path start (gamma^t' instead of gamma^(t'-t))",
@@ -127,7 +127,8 @@ def test_discrete_pseudo_loss_value(pg, cases):
     """discrete_pseudo_loss: mean over the batch of -log pi(a|s) q (dtypes, batch of one, logit gaps of 100+)"""
     for case in cases:
         logits, actions, q, as_tensor = case["logits"], case["actions"], case["q"], case["as_tensor"]
-        got = pg.discrete_pseudo_loss(_send(logits, as_tensor), _send(actions, as_tensor), _send(q, as_tensor))
+        with in_case(f"discrete_pseudo_loss ({case['description']})", MIXED_DTYPES if logits.dtype != q.dtype else ""):
+            got = pg.discrete_pseudo_loss(_send(logits, as_tensor), _send(actions, as_tensor), _send(q, as_tensor))
         rtol = 1e-4 if logits.dtype == np.float64 else 2e-4
         hint = ""
         if np.ptp(logits) > 50:
@@ -142,7 +143,9 @@ def test_discrete_pseudo_loss_gradient(pg, cases):
     for case in cases:
         logits, actions, q, as_tensor = case["logits"], case["actions"], case["q"], case["as_tensor"]
         expected = case["expected"]
-        result = pg.discrete_pseudo_loss(Tensor(logits), _send(actions, as_tensor), _send(q, as_tensor), grad_wrt=[0])
+        with in_case(f"discrete_pseudo_loss ({case['description']})", MIXED_DTYPES if logits.dtype != q.dtype else ""):
+            result = pg.discrete_pseudo_loss(Tensor(logits), _send(actions, as_tensor), _send(q, as_tensor),
+                                             grad_wrt=[0])
         expect(result["grads"][0] is not None,
                f"discrete_pseudo_loss ({case['description']}): no gradient reaches the logits. Compute the loss "
                "with TensorFlow operations on the logits (no NumPy conversion of the logits, no .numpy()).")
@@ -184,7 +187,9 @@ def test_gaussian_pseudo_loss_value(pg, cases):
     """gaussian_pseudo_loss: the full Gaussian negative log-density times q, batch mean"""
     for case in cases:
         inputs = [case[k] for k in ("means", "log_std", "actions", "q")]
-        got = pg.gaussian_pseudo_loss(*(_send(x, case["as_tensor"]) for x in inputs))
+        mixed = case["means"].dtype != case["q"].dtype
+        with in_case(f"gaussian_pseudo_loss ({case['description']})", MIXED_DTYPES if mixed else ""):
+            got = pg.gaussian_pseudo_loss(*(_send(x, case["as_tensor"]) for x in inputs))
         rtol = 1e-4 if case["means"].dtype == np.float64 else 3e-4
         expect_scalar(got, case["expected"], f"gaussian_pseudo_loss ({case['description']})", rtol=rtol, atol=1e-5,
                       mistakes=_gaussian_mistakes(*inputs), batch_size=len(case["q"]))
@@ -194,9 +199,11 @@ def test_gaussian_pseudo_loss_gradient(pg, cases):
     """gaussian_pseudo_loss: its gradients with respect to the means and log_std"""
     for case in cases:
         as_tensor = case["as_tensor"]
-        result = pg.gaussian_pseudo_loss(Tensor(case["means"]), Tensor(case["log_std"]),
-                                         _send(case["actions"], as_tensor), _send(case["q"], as_tensor),
-                                         grad_wrt=[0, 1])
+        mixed = case["means"].dtype != case["q"].dtype
+        with in_case(f"gaussian_pseudo_loss ({case['description']})", MIXED_DTYPES if mixed else ""):
+            result = pg.gaussian_pseudo_loss(Tensor(case["means"]), Tensor(case["log_std"]),
+                                             _send(case["actions"], as_tensor), _send(case["q"], as_tensor),
+                                             grad_wrt=[0, 1])
         for name, got, expected in [("means", result["grads"][0], case["d_means"]),
                                     ("log_std", result["grads"][1], case["d_log_std"])]:
             expect(got is not None, f"gaussian_pseudo_loss ({case['description']}): no gradient reaches {name}. "
@@ -244,7 +251,9 @@ def test_policy_gradient_exact_linear_quadratic(pg, cases):
 def test_policy_gradient_matches_reference(pg, cases):
     """policy_gradient: agrees with the reference for MLP policies (float32/64, mixed dtypes, batch of one)"""
     for case in cases:
-        got = pg.policy_gradient(case["policy"], case["observations"], case["actions"], case["q_values"])
+        with in_case(f"policy_gradient ({case['description']})",
+                     MIXED_DTYPES if "float32 policy with float64" in case["description"] else ""):
+            got = pg.policy_gradient(case["policy"], case["observations"], case["actions"], case["q_values"])
         _check_gradient(got, case["shapes"], case["expected"], f"policy_gradient ({case['description']})",
                         **case["tolerance"])
 

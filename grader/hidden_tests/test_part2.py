@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks import as_array, direction_hint, expect, expect_close, expect_scalar, fmt, ratio_hint
+from grader.checks import (MIXED_DTYPES, as_array, direction_hint, expect, expect_close, expect_scalar, fmt, in_case,
+                           ratio_hint)
 from grader.wire import Tensor
 
 
@@ -74,8 +75,9 @@ def test_natural_gradient_step_constraint(ng, cases):
     for case in cases:
         n, epsilon, description = case["n"], case["epsilon"], case["description"]
         t64, g64, f64 = (_plain(case[k]) for k in ("theta", "g", "fisher"))
-        got = as_array(ng.natural_gradient_step(case["theta"], case["g"], case["fisher"], epsilon),
-                       "natural_gradient_step")
+        with in_case(description, MIXED_DTYPES if case["float32"] else ""):
+            got = as_array(ng.natural_gradient_step(case["theta"], case["g"], case["fisher"], epsilon),
+                           "natural_gradient_step")
         expect(got.shape == (n,), f"{description}: expected shape ({n},), got {got.shape}")
         x = np.linalg.solve(f64, g64)
         expected_step = np.sqrt(2 * epsilon / (g64 @ x)) * x
@@ -131,8 +133,9 @@ def test_fisher_vector_product(ng, cases):
         hessian, v, damping = case["hessian"], case["v"], case["damping"]
         expected = hessian @ v + damping * v
         kwargs = {"damping": damping} if damping else {}
-        got = ng.fisher_vector_product(case["policy"], case["observations"], v, **kwargs)
-        again = ng.fisher_vector_product(case["policy"], case["observations"], v, **kwargs)
+        with in_case(case["description"], MIXED_DTYPES if case["float32"] else ""):
+            got = ng.fisher_vector_product(case["policy"], case["observations"], v, **kwargs)
+            again = ng.fisher_vector_product(case["policy"], case["observations"], v, **kwargs)
         first, second = as_array(got, case["description"]), as_array(again, case["description"])
         expect(first.shape != second.shape or not np.all(np.isfinite(first))
                or np.allclose(first, second, rtol=1e-6, atol=1e-9),

@@ -116,6 +116,95 @@ MUTANTS = {
         {NG: [("        if kl(candidate) <= epsilon and surrogate(candidate) > baseline:",
                "        if kl(candidate) <= epsilon:")]},
         catches={"test_line_search"}, says=("expected theta",)),
+    # The mistakes students make (named in the hidden tests as in the public ones).
+    "gaussian_variance_for_std": Case(
+        "gaussian_pseudo_loss puts the variance where the standard deviation belongs",
+        {PG: [("z = (actions - means) / tf.exp(log_std)", "z = (actions - means) / tf.exp(2.0 * log_std)"),
+              ("+ tf.reduce_sum(log_std)  # + sum_j log sigma_j", "+ 2.0 * tf.reduce_sum(log_std)  # + sum_j log sigma_j")]},
+        catches={"test_gaussian_pseudo_loss_value"},
+        may_fail={"test_gaussian_pseudo_loss_gradient", "test_policy_gradient_exact_linear_quadratic",
+                  "test_policy_gradient_matches_reference"}, says=("the variance exp(2 log_std)",)),
+    "gather_without_batch_dims": Case(
+        "discrete_pseudo_loss gathers with tf.gather(..., axis=1) and no batch_dims (a [B, B] table)",
+        {PG: [("    one_hot_actions = tf.one_hot(actions, depth=tf.shape(logits)[-1], dtype=logits.dtype)  # [B, A]\n"
+               "    negative_likelihoods = tf.nn.softmax_cross_entropy_with_logits(labels=one_hot_actions, logits=logits)\n",
+               "    negative_likelihoods = -tf.gather(tf.nn.log_softmax(logits), actions, axis=1)\n")]},
+        catches={"test_discrete_pseudo_loss_value"},
+        may_fail={"test_discrete_pseudo_loss_gradient", "test_policy_gradient_exact_tabular",
+                  "test_policy_gradient_matches_reference"}, says=("without batch_dims=1",)),
+    "rtg_from_end": Case(
+        "reward_to_go discounts from the path's end",
+        {PG: [("future = rewards[t] + gamma * future", "future = gamma ** (len(rewards) - 1 - t) * rewards[t] + future")]},
+        catches={"test_reward_to_go"}, may_fail={"test_estimate_q_values", "test_policy_gradient_exact_tabular"},
+        says=("from the path's end",)),
+    "natural_returns_d": Case(
+        "natural_gradient_step returns the step d instead of theta + d",
+        {NG: [("return theta + alpha * x ", "return alpha * x ")]},
+        catches={"test_natural_gradient_step_constraint"}, may_fail={"test_natural_step_true_kl"},
+        says=("the step d instead of theta + d",)),
+    "cg_step_returns_theta_plus_d": Case(
+        "natural_step_cg returns theta + d",
+        {NG: [("return tf.sqrt(2.0 * epsilon / tf.reduce_sum(x * fvp(x))) * x",
+               "return flatten(policy.trainable_variables) + tf.sqrt(2.0 * epsilon / tf.reduce_sum(x * fvp(x))) * x")]},
+        catches={"test_natural_step_cg"}, says=("theta + d (the new parameters)",)),
+    "fvp_sampled_actions": Case(
+        "fisher_vector_product differentiates a sampled log-likelihood instead of the KL",
+        {NG: [("            old = tf.nest.map_structure(tf.stop_gradient, new, expand_composites=True)  # pi_old: held fixed\n"
+               "            kl = tf.reduce_mean(tfd.kl_divergence(old, new))         # mean_s KL(pi_old || pi_theta)\n",
+               "            kl = -tf.reduce_mean(new.log_prob(tf.stop_gradient(new.sample())))\n")]},
+        catches={"test_fisher_vector_product"}, may_fail={"test_natural_step_cg"}, says=("sampled actions",)),
+    "line_search_last_candidate": Case(
+        "line_search returns its last candidate when no step passes",
+        {NG: [("            return candidate\n    return theta\n", "            return candidate\n    return candidate\n")]},
+        catches={"test_line_search"}, says=("gives up with its last candidate",)),
+    # Blind spots: wrong code that the inputs of a test suite may never reach.
+    "q_values_not_cast": Case(
+        "discrete_pseudo_loss does not cast q_values to the logits' dtype (float32 policy, float64 Q-values)",
+        {PG: [("q_values = tf.stop_gradient(tf.cast(q_values, logits.dtype))  # [B]",
+               "q_values = tf.stop_gradient(tf.convert_to_tensor(q_values))  # [B]")]},
+        catches={"test_discrete_pseudo_loss_value"},
+        may_fail={"test_discrete_pseudo_loss_gradient", "test_policy_gradient_matches_reference"},
+        says=("float64 q_values",)),
+    "fvp_cast_float64": Case(
+        "fisher_vector_product casts the vector to float64 (crashes on a float32 policy)",
+        {NG: [("v = _vector(vector, _parameter_dtype(policy))", "v = _vector(vector, tf.float64)")]},
+        catches={"test_fisher_vector_product"}, says=("float32",)),
+    "natural_no_casts": Case(
+        "natural_gradient_step does not cast grad and fisher to theta's dtype",
+        {NG: [("g = _vector(grad, theta.dtype)\n    fisher = _vector(fisher, theta.dtype)",
+               "g = _vector(grad)\n    fisher = _vector(fisher)")]},
+        catches={"test_natural_gradient_step_constraint"}, says=("float32 theta",)),
+    "cg_tolerance_at_the_end": Case(
+        "conjugate_gradient checks its tolerance at the end of the loop (NaN for b = 0)",
+        {NG: [("        if rr < tolerance:\n            break\n        ap = ", "        ap = "),
+              ("        rr = rr_new\n", "        rr = rr_new\n        if rr < tolerance:\n            break\n")]},
+        catches={"test_conjugate_gradient"}, says=("before the first iteration",)),
+    "line_search_compares_with_0": Case(
+        "line_search compares the surrogate with 0 instead of surrogate(theta)",
+        {NG: [("baseline = surrogate(theta)", "baseline = 0.0")]},
+        catches={"test_line_search"}, says=("comparing the surrogate with 0",)),
+    "line_search_skips_last_step": Case(
+        "line_search never tries the last allowed step",
+        {NG: [("for j in range(max_backtracks):", "for j in range(max_backtracks - 1):")]},
+        catches={"test_line_search"}, says=("only the last allowed step",)),
+    "rtg_divided_by_gamma_t": Case(
+        "reward_to_go as a reversed cumulative sum of gamma^t r divided by gamma^t (NaN on long paths)",
+        {PG: [("    q_values = np.zeros_like(rewards)\n",
+               "    discounts = gamma ** np.arange(len(rewards))\n"
+               "    return np.cumsum((discounts * rewards)[::-1])[::-1] / discounts\n")]},
+        catches={"test_reward_to_go"}, may_fail={"test_estimate_q_values", "test_policy_gradient_exact_tabular"},
+        says=("dividing by gamma^t",)),
+    "log_of_softmax": Case(
+        "discrete_pseudo_loss takes the log of a softmax (inf once a logit gap reaches about 120 in float32)",
+        {PG: [("negative_likelihoods = tf.nn.softmax_cross_entropy_with_logits(labels=one_hot_actions, logits=logits)",
+               "negative_likelihoods = -tf.math.log(tf.reduce_sum(one_hot_actions * tf.nn.softmax(logits), axis=-1))")]},
+        catches={"test_discrete_pseudo_loss_value"},
+        may_fail={"test_discrete_pseudo_loss_gradient", "test_policy_gradient_exact_tabular",
+                  "test_policy_gradient_matches_reference"}, says=("not log(softmax)",)),
+    "natural_along_g": Case(
+        "natural_gradient_step steps along g, scaled so that 1/2 d^T F d = epsilon",
+        {NG: [("x = tf.linalg.solve(fisher, g[:, None])[:, 0]", "x = g")]},
+        catches={"test_natural_gradient_step_constraint", "test_natural_step_true_kl"}, says=("vanilla direction",)),
 }
 
 
@@ -238,6 +327,9 @@ CORRECT = {
     "solutions_in_zip": Case("the solutions in a .zip, under hw/, with a hostile conftest.py beside them",
                              layout="zip"),
     "solutions_under_hw": Case("the solutions in a folder's hw/", layout="hw"),
+    "lecture_literal": Case("Part 1 written literally from the lecture's pseudocode (one-hot labels, "
+                            "softmax_cross_entropy_with_logits, no tf.stop_gradient)",
+                            sources={PG: (VARIANTS / "part1_lecture.py").read_text()}),
 }
 
 
@@ -267,3 +359,39 @@ def build(case: Case, directory: Path) -> Path:
     if case.layout == "hw":
         (directory / "conftest.py").write_text("raise SystemExit('a conftest.py in a submission is ignored')\n")
     return directory
+
+
+_DEGRADE = """
+
+def _degenerate(function):
+    import functools
+
+    import numpy as _np
+    import tensorflow as _tf
+
+    def degrade(value):
+        if isinstance(value, (list, tuple)):
+            return type(value)(degrade(v) for v in value)
+        if isinstance(value, (_tf.Tensor, _tf.Variable)):
+            return value * _tf.constant({factor}, value.dtype)
+        return _np.asarray(value, dtype=float) * {factor}
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return degrade(function(*args, **kwargs))
+    return wrapper
+
+
+for _name in [n for n, f in list(globals().items()) if callable(f) and not n.startswith("_")
+              and getattr(f, "__module__", None) == __name__]:
+    globals()[_name] = _degenerate(globals()[_name])
+"""
+
+# Submissions whose every function returns zeros, or NaNs, of the right shapes: they must
+# score 0 everywhere (no test pays for what a constant function does).
+DEGENERATE = {
+    kind: Case(f"every function returns {kind} of the right shapes",
+               sources={m: solution_source(m) + _DEGRADE.format(factor=factor) for m in (PG, NG)},
+               catches=PART1 | PART2)
+    for kind, factor in (("zeros", "0.0"), ("nans", "float('nan')"))
+}
