@@ -157,10 +157,11 @@ def _decide() -> Isolation:
 
 
 def namespace_command(iso: Isolation, command: list[str], uid: int, root: Path, visible: list[Path],
-                      work: Path | None = None) -> list[str]:
+                      work: Path | None = None, pass_fds: tuple = ()) -> list[str]:
     """`command` run as `uid` in new namespaces, chrooted to a fresh root built at `root`
     (an empty folder): system folders, Python's folders and `visible` bound read-only,
-    `work` (if given) an empty tmpfs owned by uid. The shell that builds it stays as the
+    `work` (if given) an empty tmpfs owned by uid; `pass_fds` are the descriptors the
+    command inherits. The shell that builds it stays as the
     namespace's init (pid 1) and exits with the command's status (128 + N: killed by signal N)."""
     q = shlex.quote
     tool = {name: q(path) for name, path in iso.tools.items()}
@@ -201,10 +202,13 @@ def namespace_command(iso: Isolation, command: list[str], uid: int, root: Path, 
         lines += bind(folder)
     if work is not None:
         lines += tmpfs(str(work), f"size={WORK_SIZE},mode=700,uid={uid},gid={uid},nosuid,nodev")
-    lines += [f"{tool['mount']} -o remount,ro,bind \"$R\"", "set +e",
+    # The command runs in the background so that the shell, whose own stderr now goes to
+    # /dev/null, does not print "Killed" into the student's output when a signal kills it.
+    spare = min(set(range(3, 10)) - set(pass_fds))
+    lines += [f"{tool['mount']} -o remount,ro,bind \"$R\"", "set +e", f"exec {spare}>&2 2>/dev/null",
               f"{tool['chroot']} \"$R\" {tool['setpriv']} --reuid={uid} --regid={uid} --clear-groups --no-new-privs "
-              "--inh-caps=-all --bounding-set=-all \"$@\"",
-              "exit $?"]
+              f"--inh-caps=-all --bounding-set=-all \"$@\" 2>&{spare} {spare}>&- &",
+              "wait $!", "exit $?"]
     return [iso.tools["unshare"], "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
             "--net", "--ipc", "--uts", "/bin/sh", "-c", "\n".join(lines), "sandbox",
             *command]

@@ -90,7 +90,7 @@ class Sandbox:
         elif self.iso.mode == "namespace":
             (self.base / "root").mkdir(mode=0o755, exist_ok=True)
             command = namespace_command(self.iso, command, self.lease.uid, self.base / "root", [self.staging],
-                                        work=self.scratch)
+                                        work=self.scratch, pass_fds=(request_read, response_write))
         processes = PROCESS_LIMIT if self.lease else 0
         try:
             self.process = subprocess.Popen(
