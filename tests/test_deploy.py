@@ -32,8 +32,8 @@ from grader.stubs import GRADED_MODULES, ROOT
 
 # The interpreter this test run's environment was made from: fresh environments use it too.
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-# pip without the network; PIP_NO_BUILD_ISOLATION=0 is pip's spelling of --no-build-isolation.
 STUDENT = "271828"  # the Gradescope user id in the submission metadata
+# pip without the network; PIP_NO_BUILD_ISOLATION=0 is pip's spelling of --no-build-isolation.
 OFFLINE = {"PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
