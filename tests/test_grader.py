@@ -28,14 +28,14 @@ ALL_TESTS = PART1 | PART2
 TEST_LIMITS = {"call_timeout": 10, "startup_timeout": 180, "total_timeout": 400}
 
 
-def write_test_config(path: Path) -> Path:
-    """points.toml with shorter time limits (an endless loop costs 10 s, not 60)."""
+def write_test_config(path: Path, limits: dict = TEST_LIMITS) -> Path:
+    """points.toml with shorter time limits (an endless loop costs 10 s, not 20)."""
     text = (ROOT / "grader" / "points.toml").read_text()
     lines = []
     for line in text.splitlines():
         key = line.split("=")[0].strip()
-        if key in TEST_LIMITS:
-            line = f"{key} = {TEST_LIMITS[key]}"
+        if key in limits:
+            line = f"{key} = {limits[key]}"
         lines.append(line)
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -248,6 +248,32 @@ def test_gradebook_has_a_row_per_submission(corpus):
 
 
 # ----------------------------------------------------------------------------- one submission
+
+FUNCTIONS = {"policy_gradient": ["discounted_return", "reward_to_go", "estimate_q_values", "discrete_pseudo_loss",
+                                   "gaussian_pseudo_loss", "policy_gradient", "importance_sampled_pseudo_loss"],
+             "natural_gradient": ["vanilla_step", "score_matrix", "fisher_matrix", "natural_gradient_step",
+                                  "fisher_vector_product", "conjugate_gradient", "natural_step_cg", "mean_kl",
+                                  "line_search"]}
+
+
+def test_a_submission_that_hangs_everywhere_stops_at_the_total_limit(tmp_path):
+    """Every function loops forever: each call is killed at call_timeout, the calls together
+    stop at total_timeout, and every test is reported with why it failed."""
+    config = write_test_config(tmp_path / "points.toml", {**TEST_LIMITS, "total_timeout": 30})
+    submission = tmp_path / "hangs"
+    submission.mkdir()
+    for module, names in FUNCTIONS.items():
+        (submission / f"{module}.py").write_text("def _hang(*args, **kwargs):\n    while True:\n        pass\n\n\n"
+                                                 + "".join(f"{name} = _hang\n" for name in names))
+    completed = run_grader("grade", str(submission), "--out", str(tmp_path / "out"), config=config, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res.validate_results(results) == [] and results["score"] == 0
+    messages = [res.plain_text(t["output"]) for t in results["tests"]]
+    assert len(messages) == len(ALL_TESTS)
+    assert all("did not finish" in m or "time limit (30 s) was reached" in m for m in messages), messages
+    assert any("did not finish" in m for m in messages) and any("was reached" in m for m in messages)
+
 
 def test_grade_always_writes_results(tmp_path, config_file):
     """A path that is not a submission: every test listed with 0 and a message."""
