@@ -99,8 +99,9 @@ def natural_gradient_step(theta, grad, fisher, epsilon: float) -> tf.Tensor:
     """The natural gradient step: max_d g^T d s.t. 1/2 d^T F d <= epsilon.
 
     theta [n], grad g [n], fisher F [n, n] (symmetric positive definite), epsilon > 0.
-    Returns theta' = theta + alpha F^-1 g [n] with alpha = sqrt(2 epsilon / (g^T F^-1 g)),
-    so that 1/2 d^T F d = epsilon for d = theta' - theta.
+    Returns theta' = theta + alpha F^-1 g [n] (not the step d itself) with
+    alpha = sqrt(2 epsilon / (g^T F^-1 g)), so that 1/2 d^T F d = epsilon for d = theta' - theta.
+    grad and fisher may come in another dtype than theta: compute in theta's dtype.
     """
     theta = _vector(theta)
     g = _vector(grad, theta.dtype)
@@ -122,8 +123,10 @@ def fisher_vector_product(policy, observations, vector, damping: float = 0.0) ->
     (Hint: tf.nest.map_structure(tf.stop_gradient, dist, expand_composites=True) is the
     distribution `dist` with its parameters held fixed; tfd.kl_divergence(p, q) is KL(p || q).)
 
-    observations [B, obs_dim]; vector v [n]; damping >= 0 (adds damping * I to F, which
-    keeps conjugate gradient well-posed when F is singular). Returns [n], the policy's dtype.
+    observations [B, obs_dim]; vector v [n] (in any dtype: compute in the policy's);
+    damping >= 0 (adds damping * I to F, which keeps conjugate gradient well-posed when F
+    is singular). Returns [n], the policy's dtype. The result is exact, the same at every
+    call: the KL is computed over all actions in closed form; no action is sampled.
     """
     variables = policy.trainable_variables
     v = _vector(vector, _parameter_dtype(policy))
@@ -144,9 +147,11 @@ def conjugate_gradient(matvec, b, iterations: int = 10, tolerance: float = 1e-10
     """Solve A x = b for a symmetric positive-definite A given only as x -> A x.
 
     matvec: [n] -> [n]; b [n]. Starts from x = 0 and runs at most `iterations` steps,
-    stopping early (before another call of matvec) once the squared residual r^T r falls
-    below `tolerance`. Returns x [n] in b's dtype. In exact arithmetic conjugate gradient
-    solves an n x n system in n steps; a few steps already give a good step direction.
+    checking the squared residual r^T r against `tolerance` before every step, the first
+    included: it stops as soon as r^T r < tolerance (so for b = 0, or any b^T b below the
+    tolerance, it returns x = 0, never nan). Returns x [n] in b's dtype. In exact
+    arithmetic conjugate gradient solves an n x n system in n steps; a few steps already
+    give a good step direction. (How many times you call matvec is up to you.)
     """
     b = _vector(b)
     x = tf.zeros_like(b)
@@ -179,7 +184,8 @@ def natural_step_cg(policy, observations, grad, epsilon: float, iterations: int 
 
         d = sqrt(2 epsilon / (x^T F x)) x                 (x^T F x ~ g^T F^-1 g)
 
-    Returns the full step d [n] (not theta + d), in the policy's dtype.
+    grad may come in another dtype than the policy's (float64 for a float32 policy): compute
+    in the policy's dtype. Returns the full step d [n] (not theta + d), in the policy's dtype.
     """
     g = _vector(grad, _parameter_dtype(policy))
     # BEGIN SOLUTION: x from conjugate_gradient on the damped Fisher-vector product, then d = sqrt(2 eps / (x^T F x)) x
@@ -208,8 +214,9 @@ def line_search(theta, full_step, surrogate, kl, epsilon: float, backtrack_ratio
 
     theta [n], full_step d [n]; surrogate and kl take a flat vector [n] and return scalars
     (the surrogate objective, to increase; the mean KL from theta, to keep <= epsilon).
-    Tries theta + backtrack_ratio^j d for j = 0, 1, ..., max_backtracks - 1 and returns the
-    first with kl(.) <= epsilon and surrogate(.) > surrogate(theta); theta itself if none.
+    Tries theta + backtrack_ratio^j d for j = 0, 1, ..., max_backtracks - 1 (the last one
+    included) and returns the first with kl(.) <= epsilon and surrogate(.) > surrogate(theta)
+    (which need not be 0); theta itself if none, never the last candidate.
     """
     theta = _vector(theta)
     full_step = _vector(full_step, theta.dtype)

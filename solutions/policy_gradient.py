@@ -25,9 +25,10 @@ it in TensorFlow with maximum likelihood's cross-entropy (a negative log-likelih
 
 reduce_mean divides by the number of steps N*T rather than by N, a constant factor that
 the learning rate absorbs. Every function below works with NumPy arrays or tf.Tensors,
-float32 or float64. Q-values are computed in NumPy (float64); the pseudo-losses return
-scalar tf.Tensors; `policy_gradient` returns the ascent direction grad J, i.e. minus the
-gradient of the loss.
+float32 or float64, mixed in one call (a float32 policy gets float64 Q-values from NumPy:
+compute in the dtype of the logits or means). Q-values are computed in NumPy; the
+pseudo-losses return scalar tf.Tensors; `policy_gradient` returns the ascent direction
+grad J, i.e. minus the gradient of the loss. docs/contract.md has the whole contract.
 """
 from __future__ import annotations
 
@@ -71,7 +72,9 @@ def reward_to_go(rewards, gamma: float) -> np.ndarray:
         gamma: float in [0, 1], the discount factor.
 
     Returns:
-        [T] float64 np.ndarray: entry t is the reward-to-go Q_t.
+        [T] float64 np.ndarray: entry t is the reward-to-go Q_t. It must stay accurate on
+        paths of 1,000 steps with any gamma, 0 included: compute it backwards, never by
+        dividing by gamma^t (which underflows to 0).
     """
     rewards = np.asarray(rewards, dtype=np.float64)
     # BEGIN SOLUTION: equation (3), the reward-to-go Q_t = r_t + gamma Q_{t+1}, computed backwards from the last step
@@ -120,7 +123,10 @@ def discrete_pseudo_loss(logits, actions, q_values) -> tf.Tensor:
         q_values: [B] float32 or float64, the Q-value estimate of each step.
 
     Returns:
-        A scalar tf.Tensor of the logits' dtype. No gradient flows into q_values.
+        A scalar tf.Tensor of the logits' dtype, finite even when a logit gap reaches 100 or
+        more (compute log pi without forming pi, whose entries underflow to 0). q_values
+        are numbers, not functions of theta: nothing differentiates with respect to them
+        (the provided line's tf.stop_gradient is good practice, not a requirement).
     """
     logits = tf.convert_to_tensor(logits)
     actions = tf.cast(actions, tf.int32)
@@ -161,7 +167,7 @@ def gaussian_pseudo_loss(means, log_std, actions, q_values) -> tf.Tensor:
         q_values: [B] the Q-value estimate of each step.
 
     Returns:
-        A scalar tf.Tensor of the means' dtype. No gradient flows into q_values.
+        A scalar tf.Tensor of the means' dtype. q_values are numbers (see discrete_pseudo_loss).
     """
     means = tf.convert_to_tensor(means)
     log_std = tf.cast(log_std, means.dtype)  # [D]
@@ -233,8 +239,8 @@ def importance_sampled_pseudo_loss(log_probs, old_log_probs, advantages) -> tf.T
         advantages: [B] the advantage (or Q-value) estimate of each step: constants.
 
     Returns:
-        A scalar tf.Tensor of the log_probs' dtype. No gradient flows into old_log_probs
-        or advantages.
+        A scalar tf.Tensor of the log_probs' dtype. old_log_probs and advantages are
+        numbers: nothing differentiates with respect to them.
     """
     log_probs = tf.convert_to_tensor(log_probs)
     old_log_probs = tf.stop_gradient(tf.cast(old_log_probs, log_probs.dtype))  # [B], constants

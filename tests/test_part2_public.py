@@ -112,6 +112,13 @@ MUTANTS = [
     ("line search never tries the last allowed step", "line_search",
      [("for j in range(max_backtracks):", "for j in range(max_backtracks - 1):")],
      "test_line_search_tries_the_last_allowed_step", "was never tried"),
+    ("vanilla step without the cast of grad", "vanilla_step",
+     [("    g = _vector(grad, theta.dtype)\n    # BEGIN SOLUTION: the Euclidean",
+       "    g = _vector(grad)\n    # BEGIN SOLUTION: the Euclidean")],
+     "test_vanilla_step_is_the_euclidean_trust_region_step", "cast grad to theta's dtype"),
+    ("CG step without the cast of grad", "natural_step_cg",
+     [("g = _vector(grad, _parameter_dtype(policy))", "g = _vector(grad)")],
+     "test_natural_step_cg_lands_near_the_kl_target", "cast grad to it"),
 ]
 GROUPS = [
     ["vanilla step with a flipped sign", "natural step without the factor 2", "KL whose old side is not held fixed",
@@ -123,6 +130,7 @@ GROUPS = [
      "conjugate gradient checks its tolerance at the end of the loop", "line search never tries the last allowed step"],
     ["natural step without casts to theta's dtype", "CG step returns theta + d"],
     ["natural step along g", "Fisher-vector product casts the vector to float64"],
+    ["vanilla step without the cast of grad", "CG step without the cast of grad"],
 ]
 # The graded functions each expected test calls, besides the one it is named after.
 USES = {"test_natural_step_cg_lands_near_the_kl_target": {"fisher_vector_product", "conjugate_gradient"}}

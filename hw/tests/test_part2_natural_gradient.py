@@ -23,6 +23,15 @@ from hw.policies import CategoricalPolicy, GaussianPolicy, LinearGaussianPolicy
 from hw.utils import flatten, get_flat_params, num_params, set_flat_params
 
 INPUT_KINDS = [(np.float64, False), (np.float32, False), (np.float64, True), (np.float32, True)]
+# theta in one dtype, the other inputs in the other (docs/contract.md: compute in theta's dtype)
+MIXED_KINDS = INPUT_KINDS + [((np.float32, np.float64), False), ((np.float64, np.float32), True)]
+MIXED_IDS = ["float64", "float32", "tensor-float64", "tensor-float32", "float32-theta-float64-others",
+             "tensor-float64-theta-float32-others"]
+
+
+def _dtypes(dtype):
+    """(theta's dtype, the other inputs' dtype) of a MIXED_KINDS entry."""
+    return dtype if isinstance(dtype, tuple) else (dtype, dtype)
 
 
 def _as_input(x, dtype, as_tensor):
@@ -64,17 +73,19 @@ def _parallel(a, b):
 # ------------------------------------------------------------------ vanilla_step
 
 
-@pytest.mark.parametrize("dtype,as_tensor", INPUT_KINDS)
+@pytest.mark.parametrize("dtype,as_tensor", MIXED_KINDS, ids=MIXED_IDS)
 def test_vanilla_step_is_the_euclidean_trust_region_step(ng, dtype, as_tensor):
     rng = np.random.default_rng(0)
     theta, g, epsilon = rng.normal(size=7), rng.normal(size=7) * 3.0, 0.01
-    got = _np(ng.vanilla_step(_as_input(theta, dtype, as_tensor), _as_input(g, dtype, as_tensor), epsilon),
-              "vanilla_step")
+    theta_dtype, other_dtype = _dtypes(dtype)
+    got = _np(_call(f"vanilla_step({np.dtype(theta_dtype).name} theta, {np.dtype(other_dtype).name} grad)",
+                    ng.vanilla_step, _as_input(theta, theta_dtype, as_tensor), _as_input(g, other_dtype, as_tensor),
+                    epsilon, hint=": cast grad to theta's dtype"), "vanilla_step")
     assert got.shape == (7,), f"vanilla_step: expected shape (7,), got {got.shape}"
     if abs(_parallel(got, g)) > 0.999 and abs(_parallel(got - theta, g)) < 0.99:
         pytest.fail("vanilla_step: the result is the step d itself; expected theta' = theta + d")
     d = got - theta
-    tol = 1e-4 if dtype == np.float32 else 1e-10
+    tol = 1e-4 if np.float32 in (theta_dtype, other_dtype) else 1e-10
     cos = _parallel(d, g)
     assert cos > -0.99, "vanilla_step: the step points along -g: sign flipped (g is the ascent direction, grad J)"
     assert cos > 1 - tol, f"vanilla_step: the step should point along g, got cos(angle) = {cos:.6f}"
@@ -137,17 +148,12 @@ def test_fisher_matrix_is_mean_outer_product(ng, dtype, as_tensor):
 # ------------------------------------------------------------------ natural_gradient_step
 
 
-NATURAL_STEP_INPUTS = INPUT_KINDS + [((np.float32, np.float64), False), ((np.float64, np.float32), True)]
-
-
-@pytest.mark.parametrize("dtype,as_tensor", NATURAL_STEP_INPUTS,
-                         ids=["float64", "float32", "tensor-float64", "tensor-float32",
-                              "float32-theta-float64-grad-and-fisher", "tensor-float64-theta-float32-grad-and-fisher"])
+@pytest.mark.parametrize("dtype,as_tensor", MIXED_KINDS, ids=MIXED_IDS)
 def test_natural_gradient_step_meets_the_kl_model_and_points_along_f_inverse_g(ng, dtype, as_tensor):
     rng = np.random.default_rng(3)
     n, epsilon = 6, 0.01
     fisher, theta, g = _random_spd(n, rng), rng.normal(size=n), rng.normal(size=n)
-    theta_dtype, other_dtype = dtype if isinstance(dtype, tuple) else (dtype, dtype)
+    theta_dtype, other_dtype = _dtypes(dtype)
     natural = np.linalg.solve(fisher, g)
     inputs = (_as_input(theta, theta_dtype, as_tensor), _as_input(g, other_dtype, as_tensor),
               _as_input(fisher, other_dtype, as_tensor))
@@ -451,9 +457,11 @@ def test_natural_step_cg_lands_near_the_kl_target(ng, discrete, dtype):
     with tf.GradientTape() as tape:                          # a policy gradient, via the pseudo-loss
         pseudo_objective = tf.reduce_mean(policy.distribution(observations).log_prob(actions)
                                           * tf.cast(advantages, dtype))
-    g = flatten(tape.gradient(pseudo_objective, policy.trainable_variables)).numpy()
+    g = flatten(tape.gradient(pseudo_objective, policy.trainable_variables)).numpy().astype(np.float64)
     theta = get_flat_params(policy).numpy()
-    d = _np(ng.natural_step_cg(policy, observations.copy(), g.copy(), epsilon), "natural_step_cg")
+    d = _np(_call(f"natural_step_cg with a {dtype.name} policy and a float64 grad", ng.natural_step_cg, policy,
+                  observations.copy(), g.copy(), epsilon, hint=": compute in the policy's dtype (cast grad to it)"),
+            "natural_step_cg")
     assert d.shape == (num_params(policy),), f"natural_step_cg: expected the step d of shape ({num_params(policy)},), got {d.shape}"
     assert np.any(d != 0), "natural_step_cg: returned d = 0; expected a step with 1/2 d^T F d = epsilon"
     set_flat_params(stepped, d)
