@@ -27,7 +27,7 @@ import pytest
 
 from grader.config import load_config
 from grader.sandbox import Sandbox, StudentError, isolation
-from grader.sandbox.identity import FIRST_UID, UID_COUNT, processes_of
+from grader.sandbox.identity import processes_of
 from grader.stubs import GRADED_MODULES, ROOT, solution_source
 from tests import attacks
 from tests.test_grader import write_test_config
@@ -78,20 +78,6 @@ def marked_processes() -> list[int]:
             except OSError:
                 pass
     return found
-
-
-def sandbox_processes() -> list[int]:
-    """Live processes under any sandbox uid."""
-    uids = [int(line.split()[1]) for entry in os.listdir("/proc") if entry.isdigit()
-            for line in _status(entry) if line.startswith("Uid:")]
-    return [pid for uid in set(uids) if FIRST_UID <= uid < FIRST_UID + UID_COUNT for pid in processes_of(uid)]
-
-
-def _status(entry: str) -> list[str]:
-    try:
-        return Path(f"/proc/{entry}/status").read_text().splitlines()
-    except OSError:
-        return []
 
 
 def kill_marked() -> None:
@@ -148,15 +134,6 @@ def test_batch_takeover_fails(tmp_path, config_file, jobs):
     graded, survivors = takeover_batch(tmp_path, config_file, jobs)
     assert graded == {"a_attacker": 100.0, "b_victim": 0.0}
     assert survivors == []
-    assert sandbox_processes() == []
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="the control needs the victim's process readable by the attacker (root)")
-def test_batch_takeover_succeeds_without_isolation(tmp_path, config_file):
-    """The control: with GRADER_ISOLATION=none (as for an ordinary user) the same attacker
-    takes the victim over, so the test above fails for the isolation, not for a broken attack."""
-    graded, _ = takeover_batch(tmp_path, config_file, 1, env={"GRADER_ISOLATION": "none"})
-    assert graded == {"a_attacker": 100.0, "b_victim": 100.0}
 
 
 # ----------------------------------------------------------------------------- the hopper
