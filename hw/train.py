@@ -554,7 +554,7 @@ def train(config: dict) -> dict:
         sampler.close()
     summary = dict(run_dir=str(run_dir), iterations=iteration, env_steps=sampler.total_steps,
                    wall_time=time.perf_counter() - start_time, return_mean=sampler.recent_return(),
-                   solved=solved, kl=kl)
+                   solved=solved, kl=kl, params=get_flat_params(policy).numpy())
     if lq is not None and iteration:
         summary.update(k=row["k"], sigma=row["sigma"], exact_return=row["exact_return"])
     return summary

@@ -1,7 +1,8 @@
 """The student's process (run from the staging folder as staging/runtime/child.py).
 
 It imports TensorFlow once, then answers requests read from its request pipe:
-{"id", "op": "import", "module"} and {"id", "op": "call", "module", "function", "args",
+{"id", "op": "import", "module"}, {"id", "op": "train", "argv"} (the learning check) and
+{"id", "op": "call", "module", "function", "args",
 "kwargs", "grad_wrt": indices of args or null}. With grad_wrt it returns
 {"value", "grads"}: the result and its gradients with respect to those arguments. Each
 answer is {"id", "ok": value} or {"id", "error": {"type", "message", "traceback"}}, in the
@@ -188,6 +189,22 @@ def main(argv: list[str]) -> None:
             except BaseException:  # noqa: BLE001
                 pass
 
+    def train(argv):
+        """The provided training loop (hw/train.py) on the student's modules: the final flat
+        parameters, the curve it logged and its environment steps (the grader believes
+        only its own evaluation of the parameters)."""
+        import csv
+
+        import hw.train as training
+        try:
+            summary = training.main([*argv, "--runs-dir", os.path.join(os.getcwd(), "runs")])
+        except training.TrainingError as exc:  # (a SystemExit): its message is for the student
+            raise RuntimeError(str(exc.code)) from None
+        with open(os.path.join(summary["run_dir"], "progress.csv")) as handle:
+            curve = [float(row["return_mean"]) for row in csv.DictReader(handle)]
+        return {"params": np.asarray(summary["params"], np.float64), "curve": np.asarray(curve, np.float64),
+                "steps": np.asarray(summary["env_steps"])}
+
     def run(body):
         if body["op"] == "import":
             name = body["module"]
@@ -196,6 +213,8 @@ def main(argv: list[str]) -> None:
             import importlib
             modules[name] = importlib.import_module(f"hw.{name}")
             return "imported"
+        if body["op"] == "train":
+            return train(body["argv"])
         if body["op"] != "call":
             raise ValueError(f"unknown op {body.get('op')!r}")
         module = modules.get(body["module"])

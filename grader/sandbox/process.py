@@ -378,6 +378,24 @@ class Sandbox:
         return _check_numbers(body.get("ok"), function)
 
 
+    def train(self, argv: list[str], timeout: float):
+        """Run the provided training loop (`python -m hw.train ARGV`) on the student's code in
+        the child, within `timeout` seconds: its report {"params", "curve", "steps"}."""
+        for key in (("policy_gradient", "estimate_q_values"), ("policy_gradient", "policy_gradient")):
+            if key in self.hung:
+                raise StudentError(self.hung[key], "timeout")
+        self.require("policy_gradient")
+        left = self._time_left()
+        if left <= 0:
+            raise StudentError(f"the grading time limit ({self.limits.total_timeout:.0f} s) was reached before "
+                               "the training", "deadline")
+        self._ensure_process()
+        body = self._exchange({"op": "train", "argv": list(argv)}, min(timeout, max(left, 1.0)), "training")
+        if "error" in body:
+            raise StudentError(call_message("train", "hw.train.main", body["error"]), "exception")
+        return _check_numbers(body.get("ok"), "hw.train.main")
+
+
 def _check_numbers(value, function):
     if isinstance(value, list):
         return [_check_numbers(v, function) for v in value]
