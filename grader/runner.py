@@ -104,6 +104,18 @@ def titles() -> dict[str, str]:
     return found
 
 
+def why_missing(module: str, notes: list[str]) -> str:
+    """What the tests that need a missing module say: the reason the submission's reader
+    gave (encrypted, too large, a damaged or unreadable zip), if it gave one."""
+    absent = f"the submission has no {module}.py (looked at its top and under hw/)"
+    for note in notes:
+        if note.startswith(f"{module}.py not found"):
+            return absent
+        if f"{module}.py" in note:
+            return note
+    return next((note for note in notes if "could not be opened" in note or "neither a folder" in note), absent)
+
+
 def run_hidden_tests(plugin: GradingPlugin, only: list[str] | None) -> int:
     args = [str(HIDDEN_TESTS), "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--tb=no", "--no-header",
             "-c", str(HIDDEN_TESTS / "pytest.ini"), "--rootdir", str(HIDDEN_TESTS), "-W", "ignore"]
@@ -164,8 +176,7 @@ def grade(submission: Path, out: Path, *, student: str | None = None, quiet: boo
     try:
         files, notes = read_submission(Path(submission))
         instance = instances.load(instances.ensure([seed], config.limits.instance_timeout)[seed])
-        missing = {m: f"the submission has no {m}.py (looked at its top and under hw/)"
-                   for m, data in files.items() if data is None}
+        missing = {m: why_missing(m, notes) for m, data in files.items() if data is None}
         sandbox = Sandbox(files, config.limits, missing=missing)
         sandbox.start()
         notes.append(f"isolation: {sandbox.iso.note}")
