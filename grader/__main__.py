@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("folder", type=Path)
     batch.add_argument("--out", type=Path, required=True, help="folder for the results and gradebook.csv")
     batch.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
+    batch.add_argument("--train", action="store_true", help="also run the learning check for every submission")
 
     regrade = commands.add_parser("diff", help="the students whose points changed between two batch outputs")
     regrade.add_argument("old", type=Path, help="the earlier batch output folder (or its gradebook.csv)")
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if results is not None else 1
     if args.command == "batch":
         from .batch import run_batch
-        return run_batch(args.folder, args.out, jobs=args.jobs)
+        return run_batch(args.folder, args.out, jobs=args.jobs, train=args.train)
     if args.command == "diff":
         from .diff import main as diff_main
         return diff_main(args.old, args.new, args.csv)

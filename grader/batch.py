@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import instances
 from . import results as res
-from .config import Config, load_config
+from .config import Config, load_config, with_training
 
 
 def find_submissions(folder: Path) -> dict[str, Path]:
@@ -53,7 +53,7 @@ def grade_in_process(submission: Path, out: Path, student: str, config: Config) 
     limits = config.limits
     timeout = limits.instance_timeout + limits.startup_timeout + limits.total_timeout + limits.call_timeout
     command = [sys.executable, "-I", "-m", "grader", "grade", str(submission), "--out", str(out), "--quiet",
-               "--student", student]
+               "--student", student] + (["--train"] if config.training.enabled else [])
     env = dict(os.environ, GRADER_CONFIG=str(config.path))
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, env=env, start_new_session=True, cwd="/")
@@ -100,8 +100,8 @@ def write_gradebook(path: Path, graded: dict[str, dict], config: Config) -> Path
     return path
 
 
-def run_batch(folder: Path, out: Path, *, jobs: int = 1, quiet: bool = False) -> int:
-    config = load_config()
+def run_batch(folder: Path, out: Path, *, jobs: int = 1, quiet: bool = False, train: bool = False) -> int:
+    config = with_training(load_config()) if train else load_config()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     submissions = find_submissions(Path(folder))
