@@ -95,6 +95,7 @@ class Outcome:
     rss_mb: float
     note: str = ""
     isolation: str = ""
+    at_peak: str = ""
 
 
 def run(command: list, **kwargs) -> subprocess.CompletedProcess:
@@ -211,10 +212,11 @@ def process_tree(root_pid: int) -> list[int]:
     return pids
 
 
-def memory_mb(pids: list[int]) -> tuple[float, float]:
-    """(sum of PSS, sum of RSS) in MB."""
-    pss = rss = 0
+def memory_mb(pids: list[int]) -> dict[str, tuple[float, float]]:
+    """{process: (PSS, RSS) in MB}, a process named by its pid and the start of its command."""
+    found = {}
     for pid in pids:
+        pss = rss = 0
         try:
             with open(f"/proc/{pid}/smaps_rollup") as handle:
                 for line in handle:
@@ -222,22 +224,38 @@ def memory_mb(pids: list[int]) -> tuple[float, float]:
                         pss += int(line.split()[1])
                     elif line.startswith("Rss:"):
                         rss += int(line.split()[1])
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-    return pss / 1024, rss / 1024
+        found[f"{pid} " + " ".join(w.decode(errors="replace") for w in words[:3])[:70]] = (pss / 1024, rss / 1024)
+    return found
 
 
-def measured(command: list[str], log: Path) -> tuple[int, float, float, float]:
-    """(exit code, seconds, peak PSS MB, peak RSS MB) of a command and its descendants."""
+@dataclass
+class Measure:
+    code: int
+    seconds: float
+    pss_mb: float  # peak of the sum over the process tree
+    rss_mb: float
+    at_peak: str  # the processes of more than 20 MB PSS when the PSS sum peaked
+
+
+def measured(command: list[str], log: Path) -> Measure:
+    """Run a command; its exit code, time and the peak memory of it and its descendants."""
     start = time.monotonic()
     peak_pss = peak_rss = 0.0
+    at_peak = ""
     with open(log, "w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         while process.poll() is None:
-            pss, rss = memory_mb(process_tree(process.pid))
+            processes = memory_mb(process_tree(process.pid))
+            pss, rss = sum(p for p, _ in processes.values()), sum(r for _, r in processes.values())
+            if pss > peak_pss:
+                big = sorted(((p, name) for name, (p, _) in processes.items() if p > 20), reverse=True)
+                at_peak = "; ".join(f"{name}: {p:.0f} MB" for p, name in big)
             peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
             time.sleep(0.05)
-    return process.returncode, time.monotonic() - start, peak_pss, peak_rss
+    return Measure(process.returncode, time.monotonic() - start, peak_pss, peak_rss, at_peak)
 
 
 def grade(root: Path, name: str, submission: Path, tests: int, logs: Path, cpu: int | None = None) -> Outcome:
@@ -246,8 +264,8 @@ def grade(root: Path, name: str, submission: Path, tests: int, logs: Path, cpu: 
         shutil.rmtree(autograder / folder, ignore_errors=True)
     shutil.copytree(submission, autograder / "submission")
     (autograder / "results").mkdir()
-    code, seconds, pss, rss = measured(in_root(root, "cd /autograder && ./run_autograder", cpu),
-                                       logs / f"{name}.log")
+    measure = measured(in_root(root, "cd /autograder && ./run_autograder", cpu), logs / f"{name}.log")
+    code, seconds, pss, rss = measure.code, measure.seconds, measure.pss_mb, measure.rss_mb
     try:
         results = json.loads((autograder / "results" / "results.json").read_text())
     except (OSError, ValueError) as error:
@@ -260,7 +278,7 @@ def grade(root: Path, name: str, submission: Path, tests: int, logs: Path, cpu: 
         notes.append("other files in the results folder: " + ", ".join(strays))
     isolation = re.search(r"^isolation: (.*)$", results.get("output", ""), re.MULTILINE)
     return Outcome(name, results.get("score"), sum(t.get("max_score", 0) for t in listed), len(listed), complete,
-                   seconds, pss, rss, "; ".join(notes), isolation.group(1) if isolation else "")
+                   seconds, pss, rss, "; ".join(notes), isolation.group(1) if isolation else "", measure.at_peak)
 
 
 def busy_loop(cpu: int) -> subprocess.Popen:
@@ -289,6 +307,12 @@ def verdict(outcome: Outcome) -> str:
     return "ok" if not problems else "; ".join(problems)
 
 
+def relative(path: str) -> str:
+    """A path inside the repository as seen from its root (as the command was typed there)."""
+    absolute = Path(path).absolute()
+    return str(absolute.relative_to(REPO)) if absolute.is_relative_to(REPO) else path
+
+
 def machine() -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
@@ -308,7 +332,7 @@ def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | 
         "",
         "Command (as root, from the repository root):",
         "",
-        f"    {' '.join(shlex.quote(a) for a in [sys.argv[0].replace(str(REPO) + '/', '')] + sys.argv[1:])}",
+        f"    {' '.join(shlex.quote(a) for a in [relative(sys.executable), relative(sys.argv[0])] + sys.argv[1:])}",
         "",
         f"The zip: `python -m grader gradescope` from a clean checkout of commit {commit[:12]}. The image: a "
         f"minimal Debian 12 root (debootstrap, python3 and python3-pip only; "
@@ -337,6 +361,9 @@ def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | 
             note = verdict(outcome) + (f" ({outcome.note})" if outcome.note else "")
             lines.append(f"| {mode} | {outcome.case} | {score} | {full} | {outcome.seconds:.1f} s | "
                          f"{outcome.pss_mb:.0f} MB | {outcome.rss_mb:.0f} MB | {note} |")
+    lines += ["", "The processes of more than 20 MB PSS when the sum peaked (pid, command: PSS):", ""]
+    for mode, cases in outcomes.items():
+        lines += [f"- {mode}, {outcome.case}: {outcome.at_peak}" for outcome in cases]
     if half_cpu is not None:
         lines += ["", f"Half a CPU ({args.half_cpu_mode}): the reference graded by run_autograder pinned to one core "
                   "(taskset) beside a busy loop pinned to the same core: "
@@ -377,9 +404,8 @@ def main() -> int:
         for mode in args.modes:
             root = make_root(base, mode, archive, scratch)
             print(f"{mode}: setup.sh in {root}", flush=True)
-            code, seconds, _, _ = measured(in_root(root, "cd /autograder/source && ./setup.sh"),
-                                           args.logs / f"{mode}-setup.log")
-            setups[mode] = (code, seconds)
+            setup = measured(in_root(root, "cd /autograder/source && ./setup.sh"), args.logs / f"{mode}-setup.log")
+            code, seconds = setups[mode] = (setup.code, setup.seconds)
             print(f"{mode}: setup.sh exit {code} after {seconds:.0f} s", flush=True)
             outcomes[mode] = []
             (args.logs / mode).mkdir()
@@ -396,10 +422,10 @@ def main() -> int:
                     loop.wait()
                 print(f"{mode}: {half_cpu}", flush=True)
             if not args.keep:
-                shutil.rmtree(root)
+                run(["rm", "-rf", root])
     finally:
         if not args.keep:
-            shutil.rmtree(scratch, ignore_errors=True)
+            run(["rm", "-rf", scratch])
     args.out.write_text(report(args, commit, setups, outcomes, half_cpu, base))
     print(f"wrote {args.out}")
     return 0
