@@ -67,7 +67,9 @@ def public_tests_summary(folder: Path) -> tuple[str, dict[str, Counter]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hw.submit", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m hw.submit", description=(
+        "Check hw/policy_gradient.py and hw/natural_gradient.py, write submission.zip (upload it to Gradescope), "
+        "and run the public tests."))
     parser.add_argument("--out", type=Path, default=Path("submission.zip"), help="the zip to write")
     parser.add_argument("--no-tests", action="store_true", help="do not run the public tests")
     args = parser.parse_args(argv)

@@ -65,6 +65,12 @@ MUTANTS = [
      [("q_values = tf.stop_gradient(tf.cast(q_values, logits.dtype))  # [B]",
        "q_values = tf.stop_gradient(tf.convert_to_tensor(q_values))  # [B]")],
      "test_pseudo_losses_of_a_float32_policy_accept_float64_q_values", "q_values not cast"),
+    # Right values of its own input, which it doubles in place: a test that computed its
+    # expected value after the call (from the doubled input) would pass it.
+    ("reward-to-go writes into its input", "reward_to_go",
+     [("    q_values = np.zeros_like(rewards)\n", "    rewards *= 2.0  # the caller's array, when it is float64\n"
+                                                "    q_values = np.zeros_like(rewards)\n")],
+     "test_reward_to_go_random_paths_match_the_definition", "reward_to_go of a random path"),
     ("pseudo-loss summed instead of averaged", "discrete_pseudo_loss",
      [("return tf.reduce_mean(weighted_negative_likelihoods)", "return tf.reduce_sum(weighted_negative_likelihoods)")],
      "test_discrete_pseudo_loss_value", "sum instead of mean"),
@@ -115,12 +121,13 @@ GROUPS = [
     ["tf.gather without batch_dims", "reward-to-go discounted from the path's end",
      "Gaussian with the variance for the standard deviation"],
     ["the log of a softmax", "reward-to-go as a reversed cumulative sum divided by gamma^t"],
-    ["q_values not cast to the logits' dtype"],
+    ["q_values not cast to the logits' dtype", "reward-to-go writes into its input"],
 ]
 # The graded functions each expected test calls, besides the one its mutant changes.
 USES = {"test_estimate_q_values_concatenates_in_path_order": {"reward_to_go", "discounted_return"},
         "test_policy_gradient_matches_finite_differences_of_exact_J": {"discrete_pseudo_loss"},
-        "test_pseudo_losses_of_a_float32_policy_accept_float64_q_values": {"gaussian_pseudo_loss"}}
+        "test_pseudo_losses_of_a_float32_policy_accept_float64_q_values": {"gaussian_pseudo_loss",
+                                                                           "importance_sampled_pseudo_loss"}}
 
 
 @pytest.mark.parametrize("gamma", [1.0, 0.7])

@@ -613,8 +613,8 @@ def test_pseudo_losses_accept_float32_float64_numpy_and_tensors(pg, kind):
 
 @pytest.mark.parametrize("q_dtype", ["numpy-float64", "tensor-float64"])
 def test_pseudo_losses_of_a_float32_policy_accept_float64_q_values(pg, q_dtype):
-    # The training loop's own setup: a float32 policy, Q-values from NumPy (float64).
-    # The result is computed in the policy's dtype, float32.
+    # The training loop's own setup: a float32 policy, Q-values (or advantages and old
+    # log-probabilities) from NumPy, float64. The result is computed in the policy's dtype, float32.
     make = (lambda x: np.asarray(x, np.float64)) if q_dtype == "numpy-float64" else (lambda x: tf.constant(x, tf.float64))
     logits, actions, q_values = discrete_problem(seed=9)
     logits32 = logits.astype(np.float32)
@@ -628,10 +628,16 @@ def test_pseudo_losses_of_a_float32_policy_accept_float64_q_values(pg, q_dtype):
         lambda: pg.gaussian_pseudo_loss(tf.constant(means32), tf.constant(log_std32), gaussian_actions.copy(),
                                         make(gaussian_q)),
         np.mean(sum(gaussian_terms(means32, log_std32, gaussian_actions)) * gaussian_q))
+    log_probs, old_log_probs, advantages = np.array([-0.5, -1.0, -2.0]), np.array([-0.7, -1.0, -1.5]), np.array(
+        [1.0, -2.0, 0.5])
+    calls["importance_sampled_pseudo_loss"] = (
+        lambda: pg.importance_sampled_pseudo_loss(tf.constant(log_probs, tf.float32), make(old_log_probs),
+                                                  make(advantages)),
+        -np.mean(np.exp(log_probs.astype(np.float32).astype(np.float64) - old_log_probs) * advantages))
     for name, (call, expected) in calls.items():
         try:
             loss = call()
         except (tf.errors.InvalidArgumentError, TypeError, ValueError) as error:
-            raise AssertionError(f"{name} with float32 predictions and {q_dtype} q_values raised "
+            raise AssertionError(f"{name} with float32 predictions (or log_probs) and {q_dtype} q_values raised "
                                  f"{type(error).__name__}: {str(error).splitlines()[0]}. Likely mistake: {NOT_CAST}") from None
         assert_close(loss, expected, f"{name} with float32 predictions and {q_dtype} q_values", **F32)
