@@ -125,7 +125,7 @@ def test_the_progress_bar_ends_at_100_percent_when_the_target_is_reached(tmp_pat
 
 
 def test_the_1d_summary_line_shows_the_exact_return(tmp_path, capsys):
-    summary, rows = run(tmp_path, "--algo", "npg", "--env", "LinearQuadratic1D-v0", "--total-steps", "4000", name="lq")
+    _, rows = run(tmp_path, "--algo", "npg", "--env", "LinearQuadratic1D-v0", "--total-steps", "4000", name="lq")
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"exact J(k, sigma) = {float(rows[-1]['exact_return']):.3f}" in line, line
 
