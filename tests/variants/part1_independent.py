@@ -63,6 +63,6 @@ def policy_gradient(policy, observations, actions, q_values):
 
 def importance_sampled_pseudo_loss(log_probs, old_log_probs, advantages):
     log_probs = tf.convert_to_tensor(log_probs)
-    # The SPEC holds only q_values constant: old_log_probs and advantages are left as they come.
+    # No tf.stop_gradient: old_log_probs and advantages are numbers (docs/contract.md), left as they come.
     ratio = tf.exp(log_probs) / tf.exp(tf.cast(old_log_probs, log_probs.dtype))
     return -tf.reduce_mean(ratio * tf.cast(advantages, log_probs.dtype))
