@@ -16,9 +16,11 @@ What it does, as Gradescope does it:
   unpacked in /autograder/source, setup.sh run there once, then run_autograder for each
   submission, in a chroot with Docker's default capability set only (no CAP_SYS_ADMIN: no
   namespaces for the sandbox, as in Gradescope's container);
-- the submissions: the reference solutions; a mutant (the solutions with the sign of
-  policy_gradient's result flipped); a forger (the stubs, printing a fake results.json and
-  writing one into /autograder/results at import); a hanger (every function loops forever);
+- the submissions, each from a user of its own (submission_metadata.json), so that each
+  computes its own hidden instance as on Gradescope: the reference solutions; a mutant (the
+  solutions with the sign of policy_gradient's result flipped); a forger (the stubs,
+  printing a fake results.json and writing one into /autograder/results at import); a
+  hanger (every function loops forever);
 - per case: the score, whether results.json is complete (every test listed), the grade time
   and the peak memory of the grading process tree (sum of PSS, which splits shared pages
   among the processes that map them, close to what a container's limit is charged; and sum
@@ -41,6 +43,7 @@ import sys
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,8 +60,6 @@ HANG_TARGET_S = 480  # a submission that hangs everywhere still gets its results
 DOCKER_CAPS = "+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,+setfcap,+setpcap," \
               "+net_bind_service,+sys_chroot,+kill,+audit_write"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-METADATA = {"id": 1, "created_at": "2026-01-01T00:00:00Z", "users": [{"id": "100001", "name": "A Student",
-                                                                        "email": "student@example.edu"}]}
 
 FORGER = '''
 import json as _json, os as _os
@@ -178,7 +179,6 @@ def make_root(base: Path, mode: str, archive: Path, scratch: Path) -> Path:
     for name in ("setup.sh", "run_autograder"):
         (source / name).chmod(0o755)
     shutil.copy2(source / "run_autograder", root / "autograder" / "run_autograder")
-    (root / "autograder" / "submission_metadata.json").write_text(json.dumps(METADATA))
     return root
 
 
@@ -259,11 +259,15 @@ def measured(command: list[str], log: Path) -> Measure:
 
 
 def grade(root: Path, name: str, submission: Path, tests: int, logs: Path, cpu: int | None = None) -> Outcome:
+    """run_autograder on one submission, with Gradescope's metadata naming a user of its own:
+    each case computes its own hidden instance, as every submission does on Gradescope."""
     autograder = root / "autograder"
     for folder in ("submission", "results"):
         shutil.rmtree(autograder / folder, ignore_errors=True)
     shutil.copytree(submission, autograder / "submission")
     (autograder / "results").mkdir()
+    user = {"id": str(zlib.crc32(name.encode())), "name": f"A Student ({name})"}
+    (autograder / "submission_metadata.json").write_text(json.dumps({"id": 1, "users": [user]}))
     measure = measured(in_root(root, "cd /autograder && ./run_autograder", cpu), logs / f"{name}.log")
     code, seconds, pss, rss = measure.code, measure.seconds, measure.pss_mb, measure.rss_mb
     try:
