@@ -34,9 +34,10 @@ def test_vanilla_step(ng, cases):
         n, epsilon, description = case["n"], case["epsilon"], case["description"]
         t64, g64 = _plain(case["theta"]), _plain(case["g"])
         expected_step = np.sqrt(epsilon / (g64 @ g64)) * g64
-        got = as_array(ng.vanilla_step(case["theta"], case["g"], epsilon), "vanilla_step")
+        with in_case(description, MIXED_DTYPES if case["mixed"] else ""):
+            got = as_array(ng.vanilla_step(case["theta"], case["g"], epsilon), "vanilla_step")
         expect(got.shape == (n,), f"{description}: expected shape ({n},), got {got.shape}")
-        rtol = 1e-6 if isinstance(case["g"], np.ndarray) and case["g"].dtype == np.float64 else 1e-4
+        rtol = 1e-4 if case["float32"] else 1e-6
         expect_close(got - t64, expected_step, f"{description}, the step theta' - theta", rtol=rtol, atol=1e-6,
                      mistakes=[("theta + epsilon g (no normalisation)", epsilon * g64),
                                ("theta + sqrt(epsilon) g (g not normalised)", np.sqrt(epsilon) * g64),
@@ -189,13 +190,15 @@ def test_natural_step_cg(ng, cases):
         epsilon, g, hessian, expected = case["epsilon"], case["g"], case["damped_fisher"], case["expected"]
         n = len(g)
         fg = hessian @ g
-        got = ng.natural_step_cg(case["policy"], case["observations"], g, epsilon, iterations=case["iterations"],
-                                 damping=case["damping"])
+        with in_case(case["description"], MIXED_DTYPES if case["float32"] else ""):
+            got = ng.natural_step_cg(case["policy"], case["observations"], g, epsilon, iterations=case["iterations"],
+                                     damping=case["damping"])
         got_array = as_array(got, case["description"])
         model = 0.5 * got_array @ hessian @ got_array if got_array.shape == (n,) else float("nan")
         hint = ratio_hint(model / epsilon) + direction_hint(got_array, [
             ("F g (F instead of F^-1)", fg), ("g (the vanilla direction)", g)])
-        expect_close(got, expected, case["description"], rtol=1e-4, atol=1e-7, mistakes=[
+        rtol, atol = (2e-3, 1e-5) if case["float32"] else (1e-4, 1e-7)
+        expect_close(got, expected, case["description"], rtol=rtol, atol=atol, mistakes=[
             ("theta + d (the new parameters) instead of the step d", case["policy"].params + expected),
             ("F instead of F^-1 (d along F g)", np.sqrt(2 * epsilon / (fg @ hessian @ fg)) * fg),
             ("the vanilla direction g", np.sqrt(2 * epsilon / (g @ hessian @ g)) * g),

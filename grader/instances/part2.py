@@ -86,12 +86,17 @@ def _forward(policy, kind, replacements, observations):
 @builds("test_vanilla_step")
 def vanilla_step(rng, seed):
     cases = []
-    for n, epsilon, dtype, as_tensor in [(5, 0.01, np.float64, False), (3, 0.5, np.float32, True),
-                                         (1, 2.0, np.float64, True)]:
+    for n, epsilon, dtype, g_dtype, as_tensor in [(5, 0.01, np.float64, np.float64, False),
+                                                  (3, 0.5, np.float32, np.float32, True),
+                                                  (1, 2.0, np.float64, np.float64, True),
+                                                  (4, 0.1, np.float32, np.float64, False)]:  # float64 grad
         theta = rng.normal(size=n).astype(dtype)
-        g = (rng.normal(size=n) * 3).astype(dtype)
+        g = (rng.normal(size=n) * 3).astype(g_dtype)
+        dtypes = np.dtype(dtype).name if dtype == g_dtype else \
+            f"{np.dtype(dtype).name} theta with a {np.dtype(g_dtype).name} grad"
         cases.append({"n": n, "epsilon": epsilon, "theta": send(theta, as_tensor), "g": send(g, as_tensor),
-                      "description": f"vanilla_step(n={n}, epsilon={epsilon}, {np.dtype(dtype).name}, "
+                      "float32": np.float32 in (dtype, g_dtype), "mixed": dtype != g_dtype,
+                      "description": f"vanilla_step(n={n}, epsilon={epsilon}, {dtypes}, "
                                      f"{'tf.Tensor' if as_tensor else 'NumPy'} input)"})
     return cases
 
@@ -217,9 +222,11 @@ def _numpy_cg(matrix, b, iterations, tolerance=1e-10):
 @builds("test_natural_step_cg")
 def natural_step_cg(rng, seed):
     cases = []
-    for i, (kind, epsilon, iterations, damping, batch) in enumerate([
-            ("categorical", 0.01, 10, 1e-3, 8), ("gaussian", 0.05, 5, 1e-2, 6), ("linear_gaussian", 0.02, 4, 1e-3, 16)]):
-        policy, spec, obs_dim = _make_policy(kind, seed + 10 + i, rng)
+    for i, (kind, epsilon, iterations, damping, batch, dtype) in enumerate([
+            ("categorical", 0.01, 10, 1e-3, 8, "float64"), ("gaussian", 0.05, 5, 1e-2, 6, "float64"),
+            ("linear_gaussian", 0.02, 4, 1e-3, 16, "float64"),
+            ("gaussian", 0.03, 6, 1e-2, 6, "float32")]):  # a float32 policy with a float64 gradient
+        policy, spec, obs_dim = _make_policy(kind, seed + 10 + i, rng, dtype)
         observations = rng.normal(size=(batch, obs_dim))
         n = spec.params.size
         g = rng.normal(size=n)
@@ -227,7 +234,7 @@ def natural_step_cg(rng, seed):
         x = _numpy_cg(damped, g, iterations)
         expected = np.sqrt(2 * epsilon / (x @ damped @ x)) * x
         cases.append({"description": f"natural_step_cg ({kind} policy, n={n}, epsilon={epsilon}, "
-                                     f"iterations={iterations}, damping={damping})",
+                                     f"iterations={iterations}, damping={damping}, {dtype})", "float32": dtype == "float32",
                       "policy": spec, "observations": observations, "g": g, "epsilon": epsilon,
                       "iterations": iterations, "damping": damping, "expected": expected,
                       "damped_fisher": damped})

@@ -201,6 +201,21 @@ MUTANTS = {
         catches={"test_discrete_pseudo_loss_value"},
         may_fail={"test_discrete_pseudo_loss_gradient", "test_policy_gradient_exact_tabular",
                   "test_policy_gradient_matches_reference"}, says=("not log(softmax)",)),
+    "rtg_writes_its_input": Case(
+        "reward_to_go doubles the caller's rewards in place (and returns twice the Q-values)",
+        {PG: [("    q_values = np.zeros_like(rewards)\n",
+               "    rewards *= 2.0  # the caller's array, when it is float64\n    q_values = np.zeros_like(rewards)\n")]},
+        catches={"test_reward_to_go"}, may_fail={"test_estimate_q_values", "test_policy_gradient_exact_tabular"},
+        says=("off by a constant factor 2",)),
+    "vanilla_no_cast": Case(
+        "vanilla_step does not cast grad to theta's dtype",
+        {NG: [("    g = _vector(grad, theta.dtype)\n    # BEGIN SOLUTION: the Euclidean",
+               "    g = _vector(grad)\n    # BEGIN SOLUTION: the Euclidean")]},
+        catches={"test_vanilla_step"}, says=("float32 theta with a float64 grad",)),
+    "natural_step_cg_no_cast": Case(
+        "natural_step_cg does not cast grad to the policy's dtype",
+        {NG: [("g = _vector(grad, _parameter_dtype(policy))", "g = _vector(grad)")]},
+        catches={"test_natural_step_cg"}, says=("float32)",)),
     "natural_along_g": Case(
         "natural_gradient_step steps along g, scaled so that 1/2 d^T F d = epsilon",
         {NG: [("x = tf.linalg.solve(fisher, g[:, None])[:, 0]", "x = g")]},
