@@ -181,6 +181,10 @@ def namespace_command(iso: Isolation, command: list[str], uid: int, root: Path, 
             lines.append(f"ln -s {q(os.readlink(path))} \"$R\"/{name}")
         elif path.is_dir():
             lines += bind(path)
+    # the private scratch folders first: Python's folders (a virtual environment under /tmp)
+    # and the visible ones are bound over them, not hidden by them
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        lines += tmpfs(folder, f"size={TMP_SIZE},mode=1777,nosuid,nodev")
     for folder in iso.binds:
         lines += bind(folder)
     for folder in iso.masks:
@@ -195,8 +199,6 @@ def namespace_command(iso: Isolation, command: list[str], uid: int, root: Path, 
     for device in DEVICES:
         lines += [f"touch \"$R\"/dev/{device}", f"{tool['mount']} --bind /dev/{device} \"$R\"/dev/{device}"]
     lines.append("ln -s /proc/self/fd \"$R\"/dev/fd")
-    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
-        lines += tmpfs(folder, f"size={TMP_SIZE},mode=1777,nosuid,nodev")
     lines.append(f"{tool['mount']} -t proc -o nosuid,nodev,noexec proc \"$R\"/proc")
     for folder in visible:
         lines += bind(folder)

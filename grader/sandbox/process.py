@@ -410,6 +410,8 @@ def descendants(root: int) -> list[int]:
     """Every process below `root`, found by ancestry in /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
+        if not entry.isdigit():  # (self, thread-self, and the kernel's own files)
+            continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
                 parent = int(handle.read().rsplit(")", 1)[1].split()[1])

@@ -55,7 +55,10 @@ def policy_gradient(policy, observations, actions, q_values):
     variables = list(policy.trainable_variables)
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(variables)
-        log_likelihoods = policy.distribution(observations).log_prob(actions)
+        distribution = policy.distribution(observations)
+        if not policy.discrete:  # float64 actions for a float32 policy: computed in the policy's dtype
+            actions = tf.cast(actions, distribution.dtype)
+        log_likelihoods = distribution.log_prob(actions)
         objective = tf.reduce_mean(log_likelihoods * tf.constant(np.asarray(q_values), log_likelihoods.dtype))
     ascent = tape.gradient(objective, variables)
     return [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(ascent, variables)]
