@@ -1,10 +1,11 @@
 """Grade submissions on several hidden instances, one sandbox per submission:
 
-    python -m tests.instance_sweep OUT.json STUDENTS NAME=PATH...
+    python -m tests.instance_sweep SPEC.json OUT.json
 
-STUDENTS is a comma-separated list of student ids; each submission is graded on each of
-their instances, through the grader's own stages (the instance from the trusted pre-pass,
-the submission's sandbox, the hidden tests), its process started once for all of them.
+SPEC.json: {"students": [ids], "submissions": {name: {"path": ..., "only": [tests] or
+null}}}. Each submission is graded on each student's instance, through the grader's own
+stages (the instance from the trusted pre-pass, the submission's sandbox, the hidden tests:
+all of them, or only those named), its process started once for all the instances.
 OUT.json gets {name: {student: {test: passed}}}. For tests/test_instances.py."""
 from __future__ import annotations
 
@@ -20,22 +21,22 @@ from grader.submission import read_submission
 
 
 def main(argv: list[str]) -> int:
-    out, students, pairs = Path(argv[0]), argv[1].split(","), argv[2:]
+    spec, out = json.loads(Path(argv[0]).read_text()), Path(argv[1])
+    students = spec["students"]
     config = load_config()
     seeds = {student: instances.instance_seed(config.seed, student) for student in students}
     paths = instances.ensure(list(seeds.values()), config.limits.instance_timeout)
     loaded = {student: instances.load(paths[seed]) for student, seed in seeds.items()}
     graded = {}
-    for pair in pairs:
-        name, path = pair.split("=", 1)
-        files, _ = read_submission(Path(path))
+    for name, submission in spec["submissions"].items():
+        files, _ = read_submission(Path(submission["path"]))
         sandbox = Sandbox(files, config.limits, missing={m: f"no {m}.py" for m, d in files.items() if d is None})
         try:
             sandbox.start()
             graded[name] = {}
             for student, instance in loaded.items():
                 plugin = GradingPlugin(sandbox, instance)
-                run_hidden_tests(plugin, None)
+                run_hidden_tests(plugin, submission["only"])
                 graded[name][student] = {key: outcome.passed for key, outcome in plugin.outcomes.items()}
         finally:
             sandbox.close()

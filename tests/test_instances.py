@@ -62,33 +62,41 @@ def test_two_students_get_different_inputs_each_reproducible(tmp_path):
     assert grace["extra_data"]["instance"]["seed"] != ada["extra_data"]["instance"]["seed"]
 
 
-def _sweep(out: Path, cases: dict[str, Path]) -> dict:
-    completed = subprocess.run([sys.executable, "-m", "tests.instance_sweep", str(out), ",".join(STUDENTS),
-                                *(f"{name}={path}" for name, path in cases.items())],
+def _sweep(folder: Path, submissions: dict) -> dict:
+    spec = folder / "spec.json"
+    spec.write_text(json.dumps({"students": STUDENTS, "submissions": submissions}))
+    completed = subprocess.run([sys.executable, "-m", "tests.instance_sweep", str(spec), str(folder / "out.json")],
                                cwd=ROOT, capture_output=True, text=True, timeout=3600)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    return json.loads(out.read_text())
+    return json.loads((folder / "out.json").read_text())
 
 
 @pytest.mark.slow
 def test_reference_passes_and_every_mutant_is_caught_on_every_instance(tmp_path):
     """Each of five students' instances is valid: the reference scores full marks on it and
-    every mutant of the catalog fails, on it, every test that is to catch it."""
-    cases = {"solutions": ROOT / "solutions"}
-    cases.update({name: build(case, tmp_path / "corpus" / name) for name, case in MUTANTS.items()})
-    names = sorted(cases)
-    shares = [dict((n, cases[n]) for n in names[i::2]) for i in range(2)]
+    every mutant of the catalog fails, on it, every test that is to catch it (only those
+    tests are run for a mutant)."""
+    submissions = {"solutions": {"path": str(ROOT / "solutions"), "only": None}}
+    for name, case in MUTANTS.items():
+        submissions[name] = {"path": str(build(case, tmp_path / "corpus" / name)), "only": sorted(case.catches)}
+    names = sorted(submissions)
     instances.ensure([instances.instance_seed(load_config().seed, s) for s in STUDENTS],
                      load_config().limits.instance_timeout, processes=2)
+    shares = []
+    for i in range(2):
+        (tmp_path / f"sweep{i}").mkdir()
+        shares.append((tmp_path / f"sweep{i}", {n: submissions[n] for n in names[i::2]}))
     with ThreadPoolExecutor(2) as pool:
         graded = {}
-        for part in pool.map(lambda i: _sweep(tmp_path / f"sweep{i}.json", shares[i]), range(2)):
+        for part in pool.map(lambda share: _sweep(*share), shares):
             graded.update(part)
-    assert set(graded) == set(cases)
+    assert set(graded) == set(submissions)
     for student in STUDENTS:
+        assert len(graded["solutions"][student]) == len(load_config().tests)
         assert all(graded["solutions"][student].values()), (student, graded["solutions"][student])
         for name, case in MUTANTS.items():
             passed = graded[name][student]
+            assert set(passed) == case.catches, (name, sorted(passed))
             escaped = sorted(test for test in case.catches if passed[test])
             assert not escaped, f"mutant {name} escapes {escaped} on {student}'s instance"
 
