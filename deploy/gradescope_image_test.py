@@ -323,7 +323,9 @@ def machine() -> str:
                platform.processor())
     meminfo = Path("/proc/meminfo").read_text().splitlines()
     memory = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
-    return f"{os.cpu_count()} cores ({cpu}), {memory / 2**20:.0f} GB memory, {platform.system()} {platform.release()}"
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    return (f"{os.cpu_count()} cores ({cpu}), {memory / 2**20:.0f} GB memory, {platform.system()} "
+            f"{platform.release()}; load average at the end {' '.join(load)} (other jobs share the machine)")
 
 
 def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | None, base: Path) -> str:
@@ -353,7 +355,7 @@ def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | 
     for mode, (code, seconds) in setups.items():
         lines.append(f"| {mode} | {'ok' if code == 0 else f'failed (exit {code})'} | {seconds:.0f} s |")
     for mode, cases in outcomes.items():
-        notes = sorted({outcome.isolation for outcome in cases if outcome.isolation})
+        notes = sorted({re.sub(r"uid \d+", "uid N", outcome.isolation) for outcome in cases if outcome.isolation})
         lines += ["", f"Isolation of the student's code in the {mode} image (from results.json): "
                   + (" / ".join(notes) or "not reported")]
     lines += ["", "| mode | submission | score | results.json | grade time | peak PSS | peak RSS | verdict |",
