@@ -24,7 +24,8 @@ apt_install() { apt-get update -qq && apt-get install -y -qq --no-install-recomm
 command -v "$PYTHON" >/dev/null || apt_install python3
 # Debian and Ubuntu keep venv's pip bootstrap (ensurepip) in the python3-venv package.
 "$PYTHON" -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
-# The sandbox runs the student's code as nobody with setpriv and unshare (util-linux).
+# The sandbox runs the student's code under a uid of its own with setpriv, and in namespaces
+# with unshare where the container allows them (util-linux).
 command -v setpriv >/dev/null && command -v unshare >/dev/null || apt_install util-linux
 "$PYTHON" -m venv "$ROOT/venv"
 "$ROOT/venv/bin/python" -m pip install --no-cache-dir --disable-pip-version-check \\
