@@ -168,7 +168,7 @@ MUTANTS = {
     "fvp_cast_float64": Case(
         "fisher_vector_product casts the vector to float64 (crashes on a float32 policy)",
         {NG: [("v = _vector(vector, _parameter_dtype(policy))", "v = _vector(vector, tf.float64)")]},
-        catches={"test_fisher_vector_product"}, says=("float32",)),
+        catches={"test_fisher_vector_product"}, may_fail={"test_natural_step_cg"}, says=("float32",)),
     "natural_no_casts": Case(
         "natural_gradient_step does not cast grad and fisher to theta's dtype",
         {NG: [("g = _vector(grad, theta.dtype)\n    fisher = _vector(fisher, theta.dtype)",
