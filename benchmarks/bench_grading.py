@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -29,20 +28,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests.mutants import MUTANTS, build  # noqa: E402
 
-CPU: dict[float, float] = {}  # wall time -> CPU seconds of the command and all its descendants
-
-
 def timed(*args: str, env: dict, prefix: tuple = ()) -> float:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     completed = subprocess.run([*prefix, sys.executable, "-I", "-m", "grader", *args], capture_output=True, text=True,
                                cwd="/", env=env)
     if completed.returncode != 0:
         raise SystemExit(f"grader {args} failed:\n{completed.stderr[-3000:]}")
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU[wall] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall
+    return time.monotonic() - started
 
 
 def half_cpu(function):
@@ -97,20 +89,16 @@ def main() -> None:
           f"{os.cpu_count()} cores, Python {platform.python_version()}; load average at the end {load[0]:.1f}")
     print()
 
-    def cpu(wall):
-        return f"{CPU[wall]:.1f} s CPU, {CPU[wall] / wall:.2f} cores busy on average"
-    print("| measurement | wall time | CPU time (grader, instance pre-pass, sandboxes) |")
-    print("|---|---|---|")
-    print(f"| grade one correct submission, its instance not cached (pre-pass included) | {cold:.1f} s | {cpu(cold)} |")
-    print(f"| grade one correct submission, instance cached, best of {args.repeat} | {warm:.1f} s | {cpu(warm)} |")
-    print(f"| the same at half a CPU, instance not cached (Gradescope's case) | {half_cold:.1f} s | {cpu(half_cold)} |")
-    print(f"| the same at half a CPU, instance cached | {half_warm:.1f} s | {cpu(half_warm)} |")
-    print(f"| the {count} students' instances, 2 processes | {instances_time:.1f} s | |")
-    print(f"| batch of {count} submissions, `--jobs 1` | {batch[1]:.1f} s ({batch[1] / count:.1f} s each) | "
-          f"{cpu(batch[1])} |")
-    print(f"| batch of {count} submissions, `--jobs 2` | {batch[2]:.1f} s ({batch[2] / count:.1f} s each) | "
-          f"{cpu(batch[2])} |")
-    print(f"| speed-up of `--jobs 2` | {batch[1] / batch[2]:.2f}x | |")
+    print("| measurement | wall time |")
+    print("|---|---|")
+    print(f"| grade one correct submission, its instance not cached (pre-pass included) | {cold:.1f} s |")
+    print(f"| grade one correct submission, instance cached, best of {args.repeat} | {warm:.1f} s |")
+    print(f"| the same at half a CPU, instance not cached (Gradescope's case) | {half_cold:.1f} s |")
+    print(f"| the same at half a CPU, instance cached | {half_warm:.1f} s |")
+    print(f"| the {count} students' instances, 2 processes | {instances_time:.1f} s |")
+    print(f"| batch of {count} submissions, `--jobs 1` | {batch[1]:.1f} s ({batch[1] / count:.1f} s each) |")
+    print(f"| batch of {count} submissions, `--jobs 2` | {batch[2]:.1f} s ({batch[2] / count:.1f} s each) |")
+    print(f"| speed-up of `--jobs 2` | {batch[1] / batch[2]:.2f}x |")
 
 
 if __name__ == "__main__":
