@@ -103,6 +103,32 @@ def test_results_validator_rejects_broken_results():
     assert res.validate_results({"score": 5, "tests": [{"score": 2, "max_score": 1}]})
 
 
+def test_results_for_gradescope_markdown_visibility_and_honest_summary(tmp_path):
+    """Messages go out as Markdown (labels in bold, code fenced), a test's own visibility from
+    points.toml is applied, and the top-level output counts only what the student sees now."""
+    text = (ROOT / "grader" / "points.toml").read_text()
+    text = text.replace("[gradescope.test_visibility]", '[gradescope.test_visibility]\ntest_line_search = "after_due_date"')
+    (tmp_path / "points.toml").write_text(text)
+    config = load_config(tmp_path / "points.toml")
+    message = ("reward_to_go(rewards=[1, 2], gamma=0.5): wrong values\nExpected: [2, 2]\nGot: [3, 2]\n"
+               "Likely mistake: this is what the whole return at every step gives.\n\nYour code printed (truncated):\n"
+               "```hello``` *world*")
+    outcomes = {t.key: res.Outcome(True, "passed") for t in config.tests}
+    outcomes["test_reward_to_go"] = res.Outcome(False, message)
+    results = res.build_results(outcomes, execution_time=1.0, config=config)
+    assert res.validate_results(results) == []
+    tests = {t["tags"][1]: t for t in results["tests"]}
+    assert tests["test_line_search"]["visibility"] == "after_due_date"
+    assert tests["test_reward_to_go"]["visibility"] == "visible"
+    failed = tests["test_reward_to_go"]
+    assert failed["output_format"] == "md"
+    assert "**Expected:** \\[2, 2\\]" in failed["output"] and "**Likely mistake:**" in failed["output"]
+    assert "```\n` ` `hello` ` ` *world*\n```" in failed["output"]  # the student's output cannot end the fence
+    assert res.first_line(failed["output"]) == "reward_to_go(rewards=[1, 2], gamma=0.5): wrong values"
+    assert results["output"].splitlines()[0] == (f"{len(config.tests) - 2} of {len(config.tests) - 1} tests passed "
+                                                 "(1 more test(s) are shown later and not counted here).")
+
+
 def test_wire_format_refuses_pickles():
     import io
 
