@@ -47,6 +47,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.sandbox.process import descendants
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -195,23 +197,6 @@ def in_root(root: Path, script: str, cpu: int | None = None) -> list[str]:
 
 # ----------------------------------------------------------------------------- measuring
 
-def process_tree(root_pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    pids, i = [root_pid], 0
-    while i < len(pids):
-        pids += children.get(pids[i], [])
-        i += 1
-    return pids
-
-
 def memory_mb(pids: list[int]) -> dict[str, tuple[float, float]]:
     """{process: (PSS, RSS) in MB}, a process named by its pid and the start of its command."""
     found = {}
@@ -248,7 +233,7 @@ def measured(command: list[str], log: Path) -> Measure:
     with open(log, "w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         while process.poll() is None:
-            processes = memory_mb(process_tree(process.pid))
+            processes = memory_mb([process.pid, *descendants(process.pid)])
             pss, rss = sum(p for p, _ in processes.values()), sum(r for _, r in processes.values())
             if pss > peak_pss:
                 big = sorted(((p, name) for name, (p, _) in processes.items() if p > 20), reverse=True)
