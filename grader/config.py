@@ -15,6 +15,7 @@ except ImportError:  # Python 3.10 (e.g. Gradescope's Ubuntu 22.04 image): the s
     import tomli as tomllib
 
 POINTS_FILE = Path(__file__).resolve().parent / "points.toml"
+TRAINING_TEST = "test_learns_cartpole"  # the learning check's test (grader/learning.py)
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 
 
@@ -119,21 +120,19 @@ def load_config(path: Path | str | None = None) -> Config:
                         _get(table, "steps", section, int), _get(table, "time_limit", section, float),
                         tuple(_get(table, "hidden_sizes", section, list)), _get(table, "episodes", section, int),
                         _get(table, "threshold", section, float))
-    if training.enabled:
-        tests.append(TestPoints("test_learns_cartpole", "training", "3.1", training.points))
-        totals["training"] = training.points
-    unknown = set(test_visibility) - {t.key for t in tests}
+    unknown = set(test_visibility) - {t.key for t in tests} - {TRAINING_TEST}
     if unknown:
         raise ConfigError(f"{where} [gradescope.test_visibility]: no such test {sorted(unknown)}")
-    return Config(limits, seed, visibility, test_visibility, stdout_visibility, tuple(tests), totals, training, path)
+    config = Config(limits, seed, visibility, test_visibility, stdout_visibility, tuple(tests), totals, training, path)
+    return with_training(config) if training.enabled else config
 
 
 def with_training(config: Config) -> Config:
-    """The same configuration with the learning check turned on (`--train`)."""
-    if config.training.enabled:
+    """The configuration with the learning check on (`--train`, or `enabled` in points.toml):
+    its test is a part of its own, "training"."""
+    if any(t.key == TRAINING_TEST for t in config.tests):
         return config
-    data = dict(config.__dict__)
-    data["training"] = replace(config.training, enabled=True)
-    data["tests"] = config.tests + (TestPoints("test_learns_cartpole", "training", "3.1", config.training.points),)
-    data["totals"] = {**config.totals, "training": config.training.points}
-    return Config(**data)
+    points = config.training.points
+    return replace(config, training=replace(config.training, enabled=True),
+                   tests=config.tests + (TestPoints(TRAINING_TEST, "training", "3.1", points),),
+                   totals={**config.totals, "training": points})

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Training
+from .config import TRAINING_TEST, Training
 
 SPARKS = "▁▂▃▄▅▆▇█"
-TEST_KEY = "test_learns_cartpole"
+TEST_KEY = TRAINING_TEST
 TITLE = "learning check: your policy gradient trains CartPole-v1 (evaluated by the grader)"
 
 

@@ -49,20 +49,20 @@ def _reward_cases(rng) -> list[dict]:
     return cases
 
 
+def _with_expected(cases: list[dict], reference) -> list[dict]:
+    for case in cases:
+        case["expected"] = np.asarray(reference(case["rewards"], case["gamma"]), np.float64)
+    return cases
+
+
 @builds("test_discounted_return")
 def discounted_return(rng, seed):
-    cases = _reward_cases(rng)
-    for case in cases:
-        case["expected"] = np.asarray(ref.discounted_return(case["rewards"], case["gamma"]), np.float64)
-    return cases
+    return _with_expected(_reward_cases(rng), ref.discounted_return)
 
 
 @builds("test_reward_to_go")
 def reward_to_go(rng, seed):
-    cases = _reward_cases(rng)
-    for case in cases:
-        case["expected"] = np.asarray(ref.reward_to_go(case["rewards"], case["gamma"]), np.float64)
-    return cases
+    return _with_expected(_reward_cases(rng), ref.reward_to_go)
 
 
 @builds("test_estimate_q_values")
