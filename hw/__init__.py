@@ -11,6 +11,9 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no C++ INFO/WARNING logs
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # no oneDNN banner; repeatable CPU sums
+# tf.keras is tf-keras (Keras 2), the Keras tensorflow-probability imports anyway; otherwise
+# TensorFlow also loads Keras 3 at import: 45 MB more in every process and 1 s more start-up.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 def _import_tensorflow_quietly() -> None:
