@@ -1,21 +1,24 @@
-"""The autograder zip in a simulated Gradescope image: build it, set it up, grade four
+"""The autograder zip in Gradescope's base images: build it, set it up, grade four
 submissions, measure, and write the figures to benchmarks/deploy.md.
 
     .venv/bin/python deploy/gradescope_image_test.py [--ref HEAD] [--out benchmarks/deploy.md]
 
-Needs root, debootstrap (`apt-get install debootstrap`), util-linux (unshare, setpriv,
-taskset) and the network (Debian's mirror once, PyPI for every setup.sh); about 30 minutes.
+Needs root, debootstrap and gpg (`apt-get install debootstrap gpg`), util-linux (unshare,
+setpriv, taskset) and the network (Ubuntu's archive once per image, PyPI for every
+setup.sh); about 30 minutes.
 
 What it does, as Gradescope does it:
-- a minimal Debian 12 root with python3 and python3-pip only (no python3-venv), built once
-  with debootstrap and kept (--base, default /var/tmp/cs285-gradescope/debian12);
+- the two base images Gradescope offers, Ubuntu 22.04 (Python 3.10, pip allowed into the
+  system Python) and Ubuntu 24.04 (Python 3.12, marked externally managed: PEP 668), each a
+  minimal root with python3 only (no pip, no venv), built once with debootstrap from
+  Ubuntu's archive, its signatures checked with Ubuntu's archive key, and kept (--roots,
+  default /var/tmp/cs285-gradescope);
 - the zip from a clean checkout of --ref (a temporary git worktree, never the working
   tree, which others may be editing): `python -m grader gradescope`;
-- for "pep668" (the system Python marked externally managed, like Ubuntu 24.04) and
-  "nopep668" (the marker removed, like Ubuntu 22.04): a fresh copy of the root, the zip
-  unpacked in /autograder/source, setup.sh run there once, then run_autograder for each
-  submission, in a chroot with Docker's default capability set only (no CAP_SYS_ADMIN: no
-  namespaces for the sandbox, as in Gradescope's container);
+- per image: a fresh copy of the root, the zip unpacked in /autograder/source, setup.sh run
+  there once, then run_autograder for each submission, in a chroot with Docker's default
+  capability set only (no CAP_SYS_ADMIN: no namespaces for the sandbox, as in Gradescope's
+  container);
 - the submissions, each from a user of its own (submission_metadata.json), so that each
   computes its own hidden instance as on Gradescope: the reference solutions; a mutant (the
   solutions with the sign of policy_gradient's result flipped); a forger (the stubs,
@@ -24,7 +27,8 @@ What it does, as Gradescope does it:
 - per case: the score, whether results.json is complete (every test listed), the grade time
   and the peak memory of the grading process tree (sum of PSS, which splits shared pages
   among the processes that map them, close to what a container's limit is charged; and sum
-  of RSS), sampled from the host every 50 ms;
+  of RSS), sampled from the host every 50 ms, separately while the trusted instance
+  pre-pass runs and while the student's process runs;
 - the reference once more with the grade pinned to one core beside a busy loop on that
   core (half a CPU, as Gradescope's default container has).
 """
@@ -44,7 +48,7 @@ import tempfile
 import time
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.sandbox.process import descendants
@@ -60,6 +64,12 @@ MEMORY_TARGET_MB = 700  # issue 8: peak PSS of grading in the image
 HALF_CPU_TARGET_S = 60  # a correct submission at half a CPU
 HANG_TARGET_S = 480  # a submission that hangs everywhere still gets its results
 SUBMISSIONS = ("reference", "mutant", "forger", "hanger")  # see submissions()
+# Gradescope's base images: name -> Ubuntu suite
+IMAGES = {"ubuntu-22.04": "jammy", "ubuntu-24.04": "noble"}
+UBUNTU_MIRROR = "http://archive.ubuntu.com/ubuntu"  # signed: checked with the key below
+UBUNTU_KEYRING_DEB = "https://archive.ubuntu.com/ubuntu/pool/main/u/ubuntu-keyring/ubuntu-keyring_2023.11.28.1_all.deb"
+UBUNTU_ARCHIVE_KEY = "F6ECB3762474EDA9D21B7022871920D1991BC93C"  # Ubuntu Archive Automatic Signing Key (2018)
+PREPASS = "grader.instances"  # in the command line of the trusted pre-pass
 DOCKER_CAPS = "+chown,+dac_override,+fsetid,+fowner,+mknod,+net_raw,+setgid,+setuid,+setfcap,+setpcap," \
               "+net_bind_service,+sys_chroot,+kill,+audit_write"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -88,6 +98,24 @@ def policy_gradient(*args, **kwargs):
 
 
 @dataclass
+class Peak:
+    pss_mb: float = 0.0  # the peak of the sum of PSS over the process tree
+    at_peak: str = ""  # the processes of more than 20 MB PSS when it peaked
+
+
+@dataclass
+class Memory:
+    """The peaks of one run, while the trusted instance pre-pass ran and otherwise."""
+    prepass: Peak = field(default_factory=Peak)
+    grading: Peak = field(default_factory=Peak)
+    rss_mb: float = 0.0  # the peak of the sum of RSS, over the whole run
+
+    @property
+    def pss_mb(self) -> float:
+        return max(self.prepass.pss_mb, self.grading.pss_mb)
+
+
+@dataclass
 class Outcome:
     case: str
     score: float | None
@@ -95,11 +123,9 @@ class Outcome:
     tests: int
     complete: bool
     seconds: float
-    pss_mb: float
-    rss_mb: float
+    memory: Memory
     note: str = ""
     isolation: str = ""
-    at_peak: str = ""
 
 
 def run(command: list, **kwargs) -> subprocess.CompletedProcess:
@@ -108,19 +134,48 @@ def run(command: list, **kwargs) -> subprocess.CompletedProcess:
 
 # ----------------------------------------------------------------------------- the pieces
 
-def base_root(base: Path) -> Path:
-    """The minimal Debian 12 root (built once, then reused)."""
-    if (base / "usr" / "bin" / "python3").exists():
-        return base
-    partial = base.with_name(base.name + ".partial")
+def ubuntu_keyring(folder: Path) -> Path:
+    """Ubuntu's archive keyring, from the host if it has one, else from Ubuntu's archive
+    (over HTTPS) and only if it holds the archive key this script names."""
+    host = Path("/usr/share/keyrings/ubuntu-archive-keyring.gpg")
+    if host.exists():
+        return host
+    keyring = folder / "ubuntu-archive-keyring.gpg"
+    if not keyring.exists():
+        package = folder / "ubuntu-keyring.deb"
+        run(["curl", "-sSfL", "-o", package, UBUNTU_KEYRING_DEB])
+        run(["dpkg-deb", "-x", package, folder / "ubuntu-keyring"])
+        shutil.copyfile(folder / "ubuntu-keyring" / "usr" / "share" / "keyrings" / keyring.name, keyring)
+    keys = run(["gpg", "--show-keys", "--with-colons", keyring], capture_output=True).stdout
+    if f":{UBUNTU_ARCHIVE_KEY}:" not in keys:
+        sys.exit(f"{keyring} does not hold Ubuntu's archive key {UBUNTU_ARCHIVE_KEY}")
+    return keyring
+
+
+def ubuntu_root(roots: Path, image: str) -> Path:
+    """The minimal root of a Gradescope base image: Ubuntu with python3 only (built once,
+    then reused)."""
+    root = roots / image
+    if (root / "usr" / "bin" / "python3").exists():
+        return root
+    partial = root.with_name(root.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    print(f"debootstrap into {partial} (a few minutes)", flush=True)
-    with open(base.with_name(base.name + ".log"), "w") as log:
-        run(["debootstrap", "--variant=minbase", "--include=python3,python3-pip,ca-certificates", "bookworm",
-             partial], stdout=log, stderr=subprocess.STDOUT)
-    partial.rename(base)
-    return base
+    roots.mkdir(parents=True, exist_ok=True)
+    keyring = ubuntu_keyring(roots)
+    print(f"debootstrap {IMAGES[image]} into {partial} (a few minutes)", flush=True)
+    with open(root.with_name(root.name + ".log"), "w") as log:
+        run(["debootstrap", "--variant=minbase", f"--keyring={keyring}", "--include=python3,ca-certificates",
+             IMAGES[image], partial, UBUNTU_MIRROR, "/usr/share/debootstrap/scripts/gutsy"],
+            stdout=log, stderr=subprocess.STDOUT)
+    partial.rename(root)
+    return root
+
+
+def system_python(root: Path) -> str:
+    """The root's python3 and whether it is marked externally managed (PEP 668)."""
+    version = next(p.name for p in sorted((root / "usr" / "lib").glob("python3.*")) if (p / "os.py").exists())
+    marked = (root / "usr" / "lib" / version / "EXTERNALLY-MANAGED").exists()
+    return f"{version}, {'externally managed (PEP 668)' if marked else 'pip allowed (no PEP 668 marker)'}"
 
 
 def build_zip(ref: str, scratch: Path) -> tuple[Path, Path, str]:
@@ -165,16 +220,13 @@ def expected_tests(checkout: Path) -> int:
     return sum(len(part["tests"]) for key, part in points.items() if key.startswith("part"))
 
 
-def make_root(base: Path, mode: str, archive: Path, scratch: Path) -> Path:
+def make_root(base: Path, image: str, archive: Path, scratch: Path) -> Path:
     """A fresh copy of the base with the zip unpacked as Gradescope unpacks it."""
-    root = scratch / f"root-{mode}"
+    root = scratch / f"root-{image}"
     run(["cp", "-a", f"{base}/.", root])
     shutil.copyfile("/etc/resolv.conf", root / "etc" / "resolv.conf")
     # the host's CA bundle, so that pip and apt inside the root trust what the host trusts
     shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", root / "etc" / "ssl" / "certs" / "ca-certificates.crt")
-    if mode == "nopep668":
-        for marker in (root / "usr" / "lib").glob("python3*/EXTERNALLY-MANAGED"):
-            marker.unlink()
     source = root / "autograder" / "source"
     source.mkdir(parents=True)
     with zipfile.ZipFile(archive) as unpacked:
@@ -221,27 +273,25 @@ def memory_mb(pids: list[int]) -> dict[str, tuple[float, float]]:
 class Measure:
     code: int
     seconds: float
-    pss_mb: float  # peak of the sum over the process tree
-    rss_mb: float
-    at_peak: str  # the processes of more than 20 MB PSS when the PSS sum peaked
+    memory: Memory
 
 
 def measured(command: list[str], log: Path) -> Measure:
     """Run a command; its exit code, time and the peak memory of it and its descendants."""
     start = time.monotonic()
-    peak_pss = peak_rss = 0.0
-    at_peak = ""
+    memory = Memory()
     with open(log, "w") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         while process.poll() is None:
             processes = memory_mb([process.pid, *descendants(process.pid)])
             pss, rss = sum(p for p, _ in processes.values()), sum(r for _, r in processes.values())
-            if pss > peak_pss:
+            peak = memory.prepass if any(PREPASS in name for name in processes) else memory.grading
+            if pss > peak.pss_mb:
                 big = sorted(((p, name) for name, (p, _) in processes.items() if p > 20), reverse=True)
-                at_peak = "; ".join(f"{name}: {p:.0f} MB" for p, name in big)
-            peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
+                peak.pss_mb, peak.at_peak = pss, "; ".join(f"{name}: {p:.0f} MB" for p, name in big)
+            memory.rss_mb = max(memory.rss_mb, rss)
             time.sleep(0.05)
-    return Measure(process.returncode, time.monotonic() - start, peak_pss, peak_rss, at_peak)
+    return Measure(process.returncode, time.monotonic() - start, memory)
 
 
 def grade(root: Path, name: str, submission: Path, tests: int, logs: Path, cpu: int | None = None) -> Outcome:
@@ -255,11 +305,11 @@ def grade(root: Path, name: str, submission: Path, tests: int, logs: Path, cpu: 
     user = {"id": str(zlib.crc32(name.encode())), "name": f"A Student ({name})"}
     (autograder / "submission_metadata.json").write_text(json.dumps({"id": 1, "users": [user]}))
     measure = measured(in_root(root, "cd /autograder && ./run_autograder", cpu), logs / f"{name}.log")
-    code, seconds, pss, rss = measure.code, measure.seconds, measure.pss_mb, measure.rss_mb
+    code, seconds = measure.code, measure.seconds
     try:
         results = json.loads((autograder / "results" / "results.json").read_text())
     except (OSError, ValueError) as error:
-        return Outcome(name, None, 0, 0, False, seconds, pss, rss, f"no valid results.json: {error}")
+        return Outcome(name, None, 0, 0, False, seconds, measure.memory, f"no valid results.json: {error}")
     listed = results.get("tests") or []
     complete = len(listed) == tests and all({"name", "score", "max_score", "status"} <= set(t) for t in listed)
     notes = [] if code == 0 else [f"run_autograder exit {code}"]
@@ -268,7 +318,7 @@ def grade(root: Path, name: str, submission: Path, tests: int, logs: Path, cpu: 
         notes.append("other files in the results folder: " + ", ".join(strays))
     isolation = re.search(r"^isolation: (.*)$", results.get("output", ""), re.MULTILINE)
     return Outcome(name, results.get("score"), sum(t.get("max_score", 0) for t in listed), len(listed), complete,
-                   seconds, pss, rss, "; ".join(notes), isolation.group(1) if isolation else "", measure.at_peak)
+                   seconds, measure.memory, "; ".join(notes), isolation.group(1) if isolation else "")
 
 
 def busy_loop(cpu: int) -> subprocess.Popen:
@@ -290,7 +340,7 @@ def verdict(outcome: Outcome) -> str:
         problems.append("lost no points")
     elif outcome.case in ("forger", "hanger") and outcome.score != 0:
         problems.append("not 0")
-    if outcome.pss_mb > MEMORY_TARGET_MB:
+    if outcome.memory.pss_mb > MEMORY_TARGET_MB:
         problems.append(f"PSS over {MEMORY_TARGET_MB} MB")
     if outcome.case == "hanger" and outcome.seconds > HANG_TARGET_S:
         problems.append(f"over {HANG_TARGET_S} s")
@@ -314,10 +364,9 @@ def machine() -> str:
             f"{platform.release()}; load average at the end {' '.join(load)} (other jobs share the machine)")
 
 
-def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | None, base: Path) -> str:
-    python = (base / "usr" / "lib").glob("python3.*")
+def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | None) -> str:
     lines = [
-        "# The autograder in a simulated Gradescope image",
+        "# The autograder in Gradescope's base images",
         "",
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. "
         f"Machine: {machine()}.",
@@ -326,42 +375,47 @@ def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | 
         "",
         f"    {' '.join(shlex.quote(a) for a in [relative(sys.executable), relative(sys.argv[0])] + sys.argv[1:])}",
         "",
-        f"The zip: `python -m grader gradescope` from a clean checkout of commit {commit[:12]}. The image: a "
-        f"minimal Debian 12 root (debootstrap, python3 and python3-pip only; "
-        f"{', '.join(p.name for p in python)}), a fresh copy per mode; setup.sh and run_autograder run in a chroot "
-        "with Docker's default capability set (no CAP_SYS_ADMIN, as in Gradescope's container). pep668: the system "
-        "Python is marked externally managed (Ubuntu 24.04); nopep668: the marker removed (Ubuntu 22.04). Grade "
-        "time: run_autograder from start to exit. Memory: peaks over the whole process tree of run_autograder, "
-        "sampled every 50 ms from the host (PSS splits shared pages among the processes that map them; target "
-        f"<= {MEMORY_TARGET_MB} MB for the default 768 MB container).",
+        f"The zip: `python -m grader gradescope` from a clean checkout of commit {commit[:12]}. The images: "
+        "minimal roots of Gradescope's base images (debootstrap from Ubuntu's archive, python3 only: no pip, no "
+        "venv), a fresh copy per image; setup.sh and run_autograder run in a chroot with Docker's default "
+        "capability set (no CAP_SYS_ADMIN, as in Gradescope's container). Grade time: run_autograder from start "
+        "to exit. Memory: peaks of the sum of PSS over the whole process tree of run_autograder, sampled every "
+        "50 ms from the host, while the trusted instance pre-pass runs and while the student's process runs "
+        "(PSS splits shared pages among the processes that map them; target "
+        f"<= {MEMORY_TARGET_MB} MB for the default 768 MB container); RSS: the peak of the sum over the whole run.",
         "",
-        "| mode | setup.sh | build time |",
-        "|---|---|---|",
+        "| image | system Python | setup.sh | build time |",
+        "|---|---|---|---|",
     ]
-    for mode, (code, seconds) in setups.items():
-        lines.append(f"| {mode} | {'ok' if code == 0 else f'failed (exit {code})'} | {seconds:.0f} s |")
-    for mode, cases in outcomes.items():
+    for image, (python, code, seconds) in setups.items():
+        lines.append(f"| {image} | {python} | {'ok' if code == 0 else f'failed (exit {code})'} | {seconds:.0f} s |")
+    for image, cases in outcomes.items():
         notes = sorted({re.sub(r"uid \d+", "uid N", outcome.isolation) for outcome in cases if outcome.isolation})
-        lines += ["", f"Isolation of the student's code in the {mode} image (from results.json): "
+        lines += ["", f"Isolation of the student's code in {image} (from results.json): "
                   + (" / ".join(notes) or "not reported")]
-    lines += ["", "| mode | submission | score | results.json | grade time | peak PSS | peak RSS | verdict |",
-              "|---|---|---|---|---|---|---|---|"]
-    for mode, cases in outcomes.items():
+    lines += ["", "| image | submission | score | results.json | grade time | peak PSS, pre-pass | "
+              "peak PSS, grading | peak RSS | verdict |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for image, cases in outcomes.items():
         for outcome in cases:
             score = "none" if outcome.score is None else f"{outcome.score:g}/{outcome.max_score:g}"
             full = f"complete ({outcome.tests} tests)" if outcome.complete else f"INCOMPLETE ({outcome.tests} tests)"
             note = verdict(outcome) + (f" ({outcome.note})" if outcome.note else "")
-            lines.append(f"| {mode} | {outcome.case} | {score} | {full} | {outcome.seconds:.1f} s | "
-                         f"{outcome.pss_mb:.0f} MB | {outcome.rss_mb:.0f} MB | {note} |")
-    lines += ["", "The processes of more than 20 MB PSS when the sum peaked (pid, command: PSS):", ""]
-    for mode, cases in outcomes.items():
-        lines += [f"- {mode}, {outcome.case}: {outcome.at_peak}" for outcome in cases]
+            memory = outcome.memory
+            lines.append(f"| {image} | {outcome.case} | {score} | {full} | {outcome.seconds:.1f} s | "
+                         f"{memory.prepass.pss_mb:.0f} MB | {memory.grading.pss_mb:.0f} MB | {memory.rss_mb:.0f} MB "
+                         f"| {note} |")
+    lines += ["", "The processes of more than 20 MB PSS when each sum peaked (pid, command: PSS):", ""]
+    for image, cases in outcomes.items():
+        for outcome in cases:
+            lines += [f"- {image}, {outcome.case}, pre-pass: {outcome.memory.prepass.at_peak}",
+                      f"- {image}, {outcome.case}, grading: {outcome.memory.grading.at_peak}"]
     if half_cpu is not None:
-        lines += ["", f"Half a CPU ({args.half_cpu_mode}): the reference graded by run_autograder pinned to one core "
+        lines += ["", f"Half a CPU ({args.half_cpu_image}): the reference graded by run_autograder pinned to one core "
                   "(taskset) beside a busy loop pinned to the same core: "
                   f"{half_cpu.seconds:.1f} s (target <= {HALF_CPU_TARGET_S} s), score "
                   f"{'none' if half_cpu.score is None else f'{half_cpu.score:g}/{half_cpu.max_score:g}'}, "
-                  f"peak PSS {half_cpu.pss_mb:.0f} MB."]
+                  f"peak PSS {half_cpu.memory.pss_mb:.0f} MB."]
     lines += ["", "Logs of this run (setup.sh and each run_autograder): " + str(args.logs), ""]
     return "\n".join(lines)
 
@@ -369,13 +423,13 @@ def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ref", default="HEAD", help="the git commit to build the zip from (default HEAD)")
-    parser.add_argument("--base", type=Path, default=Path("/var/tmp/cs285-gradescope/debian12"),
-                        help="where the minimal Debian 12 root is kept between runs")
+    parser.add_argument("--roots", type=Path, default=Path("/var/tmp/cs285-gradescope"),
+                        help="where the images' minimal roots are kept between runs")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "deploy.md", help="the report")
     parser.add_argument("--logs", type=Path, default=Path("/var/tmp/cs285-gradescope/logs"),
                         help="setup.sh and run_autograder output")
-    parser.add_argument("--modes", nargs="+", choices=("pep668", "nopep668"), default=["pep668", "nopep668"])
-    parser.add_argument("--half-cpu-mode", choices=("pep668", "nopep668"), default="nopep668",
+    parser.add_argument("--images", nargs="+", choices=IMAGES, default=list(IMAGES))
+    parser.add_argument("--half-cpu-image", choices=IMAGES, default="ubuntu-24.04",
                         help="the image in which the reference is also graded at half a CPU")
     parser.add_argument("--submissions", nargs="+", choices=SUBMISSIONS, default=list(SUBMISSIONS),
                         help="grade only these (default all; the half-CPU run needs the reference)")
@@ -383,44 +437,45 @@ def main() -> int:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: debootstrap, chroot and mount namespaces need it")
-    missing = [tool for tool in ("debootstrap", "unshare", "setpriv", "taskset", "git") if not shutil.which(tool)]
+    tools = ("debootstrap", "gpg", "curl", "dpkg-deb", "unshare", "setpriv", "taskset", "git")
+    missing = [tool for tool in tools if not shutil.which(tool)]
     if missing:
-        sys.exit(f"missing: {', '.join(missing)} (apt-get install debootstrap util-linux git)")
-    base = base_root(args.base)
+        sys.exit(f"missing: {', '.join(missing)} (apt-get install debootstrap gpg curl util-linux git)")
+    bases = {image: ubuntu_root(args.roots, image) for image in args.images}
     shutil.rmtree(args.logs, ignore_errors=True)
     args.logs.mkdir(parents=True)
-    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=args.base.parent))
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=args.roots))
     archive, checkout, commit = build_zip(args.ref, scratch)
     cases = submissions(checkout, scratch / "submissions")
     tests = expected_tests(checkout)
     setups, outcomes, half_cpu = {}, {}, None
     try:
-        for mode in args.modes:
-            root = make_root(base, mode, archive, scratch)
-            print(f"{mode}: setup.sh in {root}", flush=True)
-            setup = measured(in_root(root, "cd /autograder/source && ./setup.sh"), args.logs / f"{mode}-setup.log")
-            code, seconds = setups[mode] = (setup.code, setup.seconds)
-            print(f"{mode}: setup.sh exit {code} after {seconds:.0f} s", flush=True)
-            outcomes[mode] = []
-            (args.logs / mode).mkdir()
-            for name, submission in ((name, cases[name]) for name in args.submissions):
-                outcome = grade(root, name, submission, tests, args.logs / mode)
-                outcomes[mode].append(outcome)
-                print(f"{mode}: {outcome}", flush=True)
-            if mode == args.half_cpu_mode and "reference" in args.submissions:
+        for image, base in bases.items():
+            root = make_root(base, image, archive, scratch)
+            print(f"{image}: setup.sh in {root}", flush=True)
+            setup = measured(in_root(root, "cd /autograder/source && ./setup.sh"), args.logs / f"{image}-setup.log")
+            setups[image] = (system_python(base), setup.code, setup.seconds)
+            print(f"{image}: setup.sh exit {setup.code} after {setup.seconds:.0f} s", flush=True)
+            outcomes[image] = []
+            (args.logs / image).mkdir()
+            for name in args.submissions:
+                outcome = grade(root, name, cases[name], tests, args.logs / image)
+                outcomes[image].append(outcome)
+                print(f"{image}: {outcome}", flush=True)
+            if image == args.half_cpu_image and "reference" in args.submissions:
                 loop = busy_loop(0)
                 try:
-                    half_cpu = grade(root, "reference-half-cpu", cases["reference"], tests, args.logs / mode, cpu=0)
+                    half_cpu = grade(root, "reference-half-cpu", cases["reference"], tests, args.logs / image, cpu=0)
                 finally:
                     loop.kill()
                     loop.wait()
-                print(f"{mode}: {half_cpu}", flush=True)
+                print(f"{image}: {half_cpu}", flush=True)
             if not args.keep:
                 run(["rm", "-rf", root])
     finally:
         if not args.keep:
             run(["rm", "-rf", scratch])
-    args.out.write_text(report(args, commit, setups, outcomes, half_cpu, base))
+    args.out.write_text(report(args, commit, setups, outcomes, half_cpu))
     print(f"wrote {args.out}")
     return 0
 
