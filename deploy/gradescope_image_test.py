@@ -167,8 +167,18 @@ def ubuntu_root(roots: Path, image: str) -> Path:
         run(["debootstrap", "--variant=minbase", f"--keyring={keyring}", "--include=python3,ca-certificates",
              IMAGES[image], partial, UBUNTU_MIRROR, "/usr/share/debootstrap/scripts/gutsy"],
             stdout=log, stderr=subprocess.STDOUT)
+    write_sources(partial, IMAGES[image])
     partial.rename(root)
     return root
+
+
+def write_sources(root: Path, suite: str) -> None:
+    """The package sources of Ubuntu's own container images (debootstrap leaves only the
+    release's main): every component, with the updates, backports and security suites."""
+    components = "main restricted universe multiverse"
+    (root / "etc" / "apt" / "sources.list").write_text(
+        "".join(f"deb {UBUNTU_MIRROR} {suite}{pocket} {components}\n" for pocket in ("", "-updates", "-backports"))
+        + f"deb http://security.ubuntu.com/ubuntu {suite}-security {components}\n")
 
 
 def system_python(root: Path) -> str:
