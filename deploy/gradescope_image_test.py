@@ -4,7 +4,7 @@ submissions, measure, and write the figures to benchmarks/deploy.md.
     .venv/bin/python deploy/gradescope_image_test.py [--ref HEAD] [--out benchmarks/deploy.md]
 
 Needs root, debootstrap and gpg (`apt-get install debootstrap gpg`), util-linux (unshare,
-setpriv, taskset) and the network (Ubuntu's archive once per image, PyPI for every
+setpriv) and the network (Ubuntu's archive once per image, PyPI for every
 setup.sh); about 30 minutes.
 
 What it does, as Gradescope does it:
@@ -18,7 +18,8 @@ What it does, as Gradescope does it:
 - per image: a fresh copy of the root, the zip unpacked in /autograder/source, setup.sh run
   there once, then run_autograder for each submission, in a chroot with Docker's default
   capability set only (no CAP_SYS_ADMIN: no namespaces for the sandbox, as in Gradescope's
-  container);
+  container) and inside the limits of Gradescope's default container (container.py: 768 MB
+  of memory, beyond which the kernel kills, and half a CPU; --memory-mb, --cpus);
 - the submissions, each from a user of its own (submission_metadata.json), so that each
   computes its own hidden instance as on Gradescope: the reference solutions; a mutant (the
   solutions with the sign of policy_gradient's result flipped); a forger (the stubs,
@@ -28,13 +29,13 @@ What it does, as Gradescope does it:
   and the peak memory of the grading process tree (sum of PSS, which splits shared pages
   among the processes that map them, close to what a container's limit is charged; and sum
   of RSS), sampled from the host every 50 ms, separately while the trusted instance
-  pre-pass runs and while the student's process runs;
-- the reference once more with the grade pinned to one core beside a busy loop on that
-  core (half a CPU, as Gradescope's default container has).
+  pre-pass runs and while the student's process runs; and what the container's memory
+  group was charged at its peak (page cache included) and whether the kernel killed.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -51,6 +52,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from container import Container
 from grader.sandbox.process import descendants
 
 try:
@@ -62,6 +64,7 @@ REPO = Path(__file__).resolve().parent.parent
 GRADED_MODULES = ("policy_gradient", "natural_gradient")
 MEMORY_TARGET_MB = 700  # issue 8: peak PSS of grading in the image
 HALF_CPU_TARGET_S = 60  # a correct submission at half a CPU
+GRADESCOPE_MEMORY_MB, GRADESCOPE_CPUS = 768, 0.5  # the default container
 HANG_TARGET_S = 480  # a submission that hangs everywhere still gets its results
 SUBMISSIONS = ("reference", "mutant", "forger", "hanger")  # see submissions()
 # Gradescope's base images: name -> Ubuntu suite
@@ -109,6 +112,8 @@ class Memory:
     prepass: Peak = field(default_factory=Peak)
     grading: Peak = field(default_factory=Peak)
     rss_mb: float = 0.0  # the peak of the sum of RSS, over the whole run
+    charged_mb: float = 0.0  # the container's memory group at its peak (page cache included)
+    oom_kills: int = 0  # processes the kernel killed at the container's memory limit
 
     @property
     def pss_mb(self) -> float:
@@ -247,15 +252,14 @@ def make_root(base: Path, image: str, archive: Path, scratch: Path) -> Path:
     return root
 
 
-def in_root(root: Path, script: str, cpu: int | None = None) -> list[str]:
+def in_root(root: Path, script: str) -> list[str]:
     """`script` run by bash in the root, as root with Docker's default capabilities only."""
     inner = (f"mount -t proc proc {shlex.quote(str(root / 'proc'))} && "
              f"mount --rbind /dev {shlex.quote(str(root / 'dev'))} && "
              f"mount --rbind /sys {shlex.quote(str(root / 'sys'))} && "
              f"exec chroot {shlex.quote(str(root))} setpriv --inh-caps=-all --bounding-set=-all,{DOCKER_CAPS} "
              f"/usr/bin/env -i PATH={PATH} HOME=/root LANG=C.UTF-8 /bin/bash -c {shlex.quote(script)}")
-    command = ["unshare", "-m", "--propagation", "private", "sh", "-c", inner]
-    return (["taskset", "-c", str(cpu)] if cpu is not None else []) + command
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", inner]
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -275,7 +279,7 @@ def memory_mb(pids: list[int]) -> dict[str, tuple[float, float]]:
             words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        found[f"{pid} " + " ".join(w.decode(errors="replace") for w in words[:3])[:70]] = (pss / 1024, rss / 1024)
+        found[f"{pid} " + " ".join(w.decode(errors="replace") for w in words[:4])[:80]] = (pss / 1024, rss / 1024)
     return found
 
 
@@ -286,12 +290,14 @@ class Measure:
     memory: Memory
 
 
-def measured(command: list[str], log: Path) -> Measure:
-    """Run a command; its exit code, time and the peak memory of it and its descendants."""
-    start = time.monotonic()
+def measured(command: list[str], log: Path, limits: tuple[int, float] | None = None) -> Measure:
+    """Run a command, inside a container with limits (memory MB, CPUs) if given; its exit
+    code, time and the peak memory of it and its descendants."""
     memory = Memory()
-    with open(log, "w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    with open(log, "w") as output, Container(*limits) if limits else contextlib.nullcontext() as box:
+        start = time.monotonic()
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
+                                   preexec_fn=box.enter if box else None)
         while process.poll() is None:
             processes = memory_mb([process.pid, *descendants(process.pid)])
             pss, rss = sum(p for p, _ in processes.values()), sum(r for _, r in processes.values())
@@ -301,10 +307,14 @@ def measured(command: list[str], log: Path) -> Measure:
                 peak.pss_mb, peak.at_peak = pss, "; ".join(f"{name}: {p:.0f} MB" for p, name in big)
             memory.rss_mb = max(memory.rss_mb, rss)
             time.sleep(0.05)
-    return Measure(process.returncode, time.monotonic() - start, memory)
+        seconds = time.monotonic() - start
+    if box:
+        memory.charged_mb, memory.oom_kills = box.peak_mb, box.oom_kills
+    return Measure(process.returncode, seconds, memory)
 
 
-def grade(root: Path, name: str, submission: Path, tests: int, logs: Path, cpu: int | None = None) -> Outcome:
+def grade(root: Path, name: str, submission: Path, tests: int, logs: Path,
+          limits: tuple[int, float] | None) -> Outcome:
     """run_autograder on one submission, with Gradescope's metadata naming a user of its own:
     each case computes its own hidden instance, as every submission does on Gradescope."""
     autograder = root / "autograder"
@@ -314,7 +324,7 @@ def grade(root: Path, name: str, submission: Path, tests: int, logs: Path, cpu: 
     (autograder / "results").mkdir()
     user = {"id": str(zlib.crc32(name.encode())), "name": f"A Student ({name})"}
     (autograder / "submission_metadata.json").write_text(json.dumps({"id": 1, "users": [user]}))
-    measure = measured(in_root(root, "cd /autograder && ./run_autograder", cpu), logs / f"{name}.log")
+    measure = measured(in_root(root, "cd /autograder && ./run_autograder"), logs / f"{name}.log", limits)
     code, seconds = measure.code, measure.seconds
     try:
         results = json.loads((autograder / "results" / "results.json").read_text())
@@ -329,10 +339,6 @@ def grade(root: Path, name: str, submission: Path, tests: int, logs: Path, cpu: 
     isolation = re.search(r"^isolation: (.*)$", results.get("output", ""), re.MULTILINE)
     return Outcome(name, results.get("score"), sum(t.get("max_score", 0) for t in listed), len(listed), complete,
                    seconds, measure.memory, "; ".join(notes), isolation.group(1) if isolation else "")
-
-
-def busy_loop(cpu: int) -> subprocess.Popen:
-    return subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, "-c", "while True: pass"])
 
 
 # ----------------------------------------------------------------------------- the report
@@ -352,6 +358,10 @@ def verdict(outcome: Outcome) -> str:
         problems.append("not 0")
     if outcome.memory.pss_mb > MEMORY_TARGET_MB:
         problems.append(f"PSS over {MEMORY_TARGET_MB} MB")
+    if outcome.memory.oom_kills:
+        problems.append(f"{outcome.memory.oom_kills} process(es) killed at the memory limit")
+    if outcome.case == "reference" and outcome.seconds > HALF_CPU_TARGET_S:
+        problems.append(f"over {HALF_CPU_TARGET_S} s")
     if outcome.case == "hanger" and outcome.seconds > HANG_TARGET_S:
         problems.append(f"over {HANG_TARGET_S} s")
     return "ok" if not problems else "; ".join(problems)
@@ -374,7 +384,9 @@ def machine() -> str:
             f"{platform.release()}; load average at the end {' '.join(load)} (other jobs share the machine)")
 
 
-def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | None) -> str:
+def report(args, commit: str, setups: dict, outcomes: dict) -> str:
+    limits = (f"{args.memory_mb} MB of memory and {args.cpus:g} CPU" if args.container
+              else "no container limits (--no-container)")
     lines = [
         "# The autograder in Gradescope's base images",
         "",
@@ -387,12 +399,15 @@ def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | 
         "",
         f"The zip: `python -m grader gradescope` from a clean checkout of commit {commit[:12]}. The images: "
         "minimal roots of Gradescope's base images (debootstrap from Ubuntu's archive, python3 only: no pip, no "
-        "venv), a fresh copy per image; setup.sh and run_autograder run in a chroot with Docker's default "
-        "capability set (no CAP_SYS_ADMIN, as in Gradescope's container). Grade time: run_autograder from start "
-        "to exit. Memory: peaks of the sum of PSS over the whole process tree of run_autograder, sampled every "
-        "50 ms from the host, while the trusted instance pre-pass runs and while the student's process runs "
-        "(PSS splits shared pages among the processes that map them; target "
-        f"<= {MEMORY_TARGET_MB} MB for the default 768 MB container); RSS: the peak of the sum over the whole run.",
+        "venv), a fresh copy per image. setup.sh runs without limits; each run_autograder runs in a container "
+        f"with {limits} (a control group of its own, the page cache dropped before it starts), in a chroot with "
+        "Docker's default capability set (no CAP_SYS_ADMIN, as in Gradescope's container). Grade time: "
+        "run_autograder from start to exit. Memory, sampled every 50 ms from the host: the peak of the sum of PSS "
+        "over run_autograder's process tree while the trusted instance pre-pass runs and while the student's "
+        "process runs (PSS splits shared pages among the processes that map them; target "
+        f"<= {MEMORY_TARGET_MB} MB); the peak of the sum of RSS; and what the container's memory group was "
+        "charged at its peak, page cache included (at its limit the kernel first drops page cache, and kills "
+        "only what it cannot reclaim: the OOM column counts the kills).",
         "",
         "| image | system Python | setup.sh | build time |",
         "|---|---|---|---|",
@@ -404,28 +419,23 @@ def report(args, commit: str, setups: dict, outcomes: dict, half_cpu: Outcome | 
         lines += ["", f"Isolation of the student's code in {image} (from results.json): "
                   + (" / ".join(notes) or "not reported")]
     lines += ["", "| image | submission | score | results.json | grade time | peak PSS, pre-pass | "
-              "peak PSS, grading | peak RSS | verdict |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "peak PSS, grading | peak RSS | charged | OOM kills | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for image, cases in outcomes.items():
         for outcome in cases:
             score = "none" if outcome.score is None else f"{outcome.score:g}/{outcome.max_score:g}"
             full = f"complete ({outcome.tests} tests)" if outcome.complete else f"INCOMPLETE ({outcome.tests} tests)"
             note = verdict(outcome) + (f" ({outcome.note})" if outcome.note else "")
             memory = outcome.memory
+            charged = f"{memory.charged_mb:.0f} MB" if args.container else "-"
             lines.append(f"| {image} | {outcome.case} | {score} | {full} | {outcome.seconds:.1f} s | "
                          f"{memory.prepass.pss_mb:.0f} MB | {memory.grading.pss_mb:.0f} MB | {memory.rss_mb:.0f} MB "
-                         f"| {note} |")
+                         f"| {charged} | {memory.oom_kills} | {note} |")
     lines += ["", "The processes of more than 20 MB PSS when each sum peaked (pid, command: PSS):", ""]
     for image, cases in outcomes.items():
         for outcome in cases:
-            lines += [f"- {image}, {outcome.case}, pre-pass: {outcome.memory.prepass.at_peak}",
+            lines += [f"- {image}, {outcome.case}, pre-pass: {outcome.memory.prepass.at_peak or '(none ran)'}",
                       f"- {image}, {outcome.case}, grading: {outcome.memory.grading.at_peak}"]
-    if half_cpu is not None:
-        lines += ["", f"Half a CPU ({args.half_cpu_image}): the reference graded by run_autograder pinned to one core "
-                  "(taskset) beside a busy loop pinned to the same core: "
-                  f"{half_cpu.seconds:.1f} s (target <= {HALF_CPU_TARGET_S} s), score "
-                  f"{'none' if half_cpu.score is None else f'{half_cpu.score:g}/{half_cpu.max_score:g}'}, "
-                  f"peak PSS {half_cpu.memory.pss_mb:.0f} MB."]
     lines += ["", "Logs of this run (setup.sh and each run_autograder): " + str(args.logs), ""]
     return "\n".join(lines)
 
@@ -439,15 +449,19 @@ def main() -> int:
     parser.add_argument("--logs", type=Path, default=Path("/var/tmp/cs285-gradescope/logs"),
                         help="setup.sh and run_autograder output")
     parser.add_argument("--images", nargs="+", choices=IMAGES, default=list(IMAGES))
-    parser.add_argument("--half-cpu-image", choices=IMAGES, default="ubuntu-24.04",
-                        help="the image in which the reference is also graded at half a CPU")
     parser.add_argument("--submissions", nargs="+", choices=SUBMISSIONS, default=list(SUBMISSIONS),
-                        help="grade only these (default all; the half-CPU run needs the reference)")
+                        help="grade only these (default all)")
+    parser.add_argument("--memory-mb", type=int, default=GRADESCOPE_MEMORY_MB,
+                        help=f"the container's memory (default {GRADESCOPE_MEMORY_MB}, Gradescope's default)")
+    parser.add_argument("--cpus", type=float, default=GRADESCOPE_CPUS,
+                        help=f"the container's CPUs (default {GRADESCOPE_CPUS:g}, Gradescope's default)")
+    parser.add_argument("--no-container", dest="container", action="store_false",
+                        help="grade without the container's limits (where control groups cannot be made)")
     parser.add_argument("--keep", action="store_true", help="keep the roots (their paths are printed)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: debootstrap, chroot and mount namespaces need it")
-    tools = ("debootstrap", "gpg", "curl", "dpkg-deb", "unshare", "setpriv", "taskset", "git")
+    tools = ("debootstrap", "gpg", "curl", "dpkg-deb", "unshare", "setpriv", "git")
     missing = [tool for tool in tools if not shutil.which(tool)]
     if missing:
         sys.exit(f"missing: {', '.join(missing)} (apt-get install debootstrap gpg curl util-linux git)")
@@ -458,7 +472,8 @@ def main() -> int:
     archive, checkout, commit = build_zip(args.ref, scratch)
     cases = submissions(checkout, scratch / "submissions")
     tests = expected_tests(checkout)
-    setups, outcomes, half_cpu = {}, {}, None
+    setups, outcomes = {}, {}
+    limits = (args.memory_mb, args.cpus) if args.container else None
     try:
         for image, base in bases.items():
             root = make_root(base, image, archive, scratch)
@@ -469,23 +484,15 @@ def main() -> int:
             outcomes[image] = []
             (args.logs / image).mkdir()
             for name in args.submissions:
-                outcome = grade(root, name, cases[name], tests, args.logs / image)
+                outcome = grade(root, name, cases[name], tests, args.logs / image, limits)
                 outcomes[image].append(outcome)
                 print(f"{image}: {outcome}", flush=True)
-            if image == args.half_cpu_image and "reference" in args.submissions:
-                loop = busy_loop(0)
-                try:
-                    half_cpu = grade(root, "reference-half-cpu", cases["reference"], tests, args.logs / image, cpu=0)
-                finally:
-                    loop.kill()
-                    loop.wait()
-                print(f"{image}: {half_cpu}", flush=True)
             if not args.keep:
                 run(["rm", "-rf", root])
     finally:
         if not args.keep:
             run(["rm", "-rf", scratch])
-    args.out.write_text(report(args, commit, setups, outcomes, half_cpu))
+    args.out.write_text(report(args, commit, setups, outcomes))
     print(f"wrote {args.out}")
     return 0
 
