@@ -24,7 +24,9 @@ What it does, as Gradescope does it:
   computes its own hidden instance as on Gradescope: the reference solutions; a mutant (the
   solutions with the sign of policy_gradient's result flipped); a forger (the stubs,
   printing a fake results.json and writing one into /autograder/results at import); a
-  hanger (every function loops forever);
+  hanger (every function loops forever); a hog (the solutions, but policy_gradient first
+  fills 2 GB, more than the container has: the kernel must kill the student's process, not
+  the grader, and the student must be told);
 - per case: the score, whether results.json is complete (every test listed), the grade time
   and the peak memory of the grading process tree (sum of PSS, which splits shared pages
   among the processes that map them, close to what a container's limit is charged; and sum
@@ -66,7 +68,8 @@ MEMORY_TARGET_MB = 700  # issue 8: peak PSS of grading in the image
 HALF_CPU_TARGET_S = 60  # a correct submission at half a CPU
 GRADESCOPE_MEMORY_MB, GRADESCOPE_CPUS = 768, 0.5  # the default container
 HANG_TARGET_S = 480  # a submission that hangs everywhere still gets its results
-SUBMISSIONS = ("reference", "mutant", "forger", "hanger")  # see submissions()
+SUBMISSIONS = ("reference", "mutant", "forger", "hanger", "hog")  # see submissions()
+OUT_OF_MEMORY = "ran out of memory"  # in the hog's messages (grader/sandbox/process.py)
 # Gradescope's base images: name -> Ubuntu suite
 IMAGES = {"ubuntu-22.04": "jammy", "ubuntu-24.04": "noble"}
 UBUNTU_MIRROR = "http://archive.ubuntu.com/ubuntu"  # signed: checked with the key below
@@ -88,6 +91,16 @@ for _path in ("/autograder/results/results.json", "/autograder/results/forged.js
         print("forged", _path)
     except OSError as _error:
         print("could not forge", _path, _error)
+'''
+
+HOG = '''
+
+_reference_policy_gradient = policy_gradient
+
+
+def policy_gradient(*args, **kwargs):
+    hoard = np.ones(1 << 28)  # 2 GB, every page touched
+    return _reference_policy_gradient(*args, **kwargs)
 '''
 
 SIGN_FLIP = '''
@@ -227,6 +240,7 @@ def submissions(checkout: Path, folder: Path) -> dict[str, Path]:
         "mutant": write("mutant", {**solutions, "policy_gradient": solutions["policy_gradient"] + SIGN_FLIP}),
         "forger": write("forger", {**stubs, "policy_gradient": stubs["policy_gradient"] + FORGER}),
         "hanger": write("hanger", hanging),
+        "hog": write("hog", {**solutions, "policy_gradient": solutions["policy_gradient"] + HOG}),
     }
 
 
@@ -337,6 +351,8 @@ def grade(root: Path, name: str, submission: Path, tests: int, logs: Path,
     if strays:
         notes.append("other files in the results folder: " + ", ".join(strays))
     isolation = re.search(r"^isolation: (.*)$", results.get("output", ""), re.MULTILINE)
+    if name == "hog" and not any(OUT_OF_MEMORY in t.get("output", "") for t in listed):
+        notes.append(f"no message says '{OUT_OF_MEMORY}'")
     return Outcome(name, results.get("score"), sum(t.get("max_score", 0) for t in listed), len(listed), complete,
                    seconds, measure.memory, "; ".join(notes), isolation.group(1) if isolation else "")
 
@@ -348,6 +364,8 @@ def verdict(outcome: Outcome) -> str:
     problems = []
     if "other files in the results folder" in outcome.note:
         problems.append("wrote into the results folder")
+    if OUT_OF_MEMORY in outcome.note:
+        problems.append("the student is not told their code ran out of memory")
     if outcome.score is None or not outcome.complete:
         problems.append("results.json incomplete")
     elif outcome.case == "reference" and outcome.score != outcome.max_score:
@@ -356,9 +374,11 @@ def verdict(outcome: Outcome) -> str:
         problems.append("lost no points")
     elif outcome.case in ("forger", "hanger") and outcome.score != 0:
         problems.append("not 0")
+    elif outcome.case == "hog" and outcome.memory.charged_mb and not 0 < outcome.score < outcome.max_score:
+        problems.append("not between 0 and full marks")
     if outcome.memory.pss_mb > MEMORY_TARGET_MB:
         problems.append(f"PSS over {MEMORY_TARGET_MB} MB")
-    if outcome.memory.oom_kills:
+    if outcome.memory.oom_kills and outcome.case != "hog":
         problems.append(f"{outcome.memory.oom_kills} process(es) killed at the memory limit")
     if outcome.case == "reference" and outcome.seconds > HALF_CPU_TARGET_S:
         problems.append(f"over {HALF_CPU_TARGET_S} s")

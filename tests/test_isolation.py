@@ -5,6 +5,7 @@
 - a planted `grader/` package in a world-writable working folder;
 - oversized, nested, duplicated and malformed replies on the wire;
 - a connection to a listener on 127.0.0.1;
+- a process killed for running out of memory, and one trying to escape that fate;
 - one sandbox filling the process limit while another starts;
 - Gradescope's capabilities (root without CAP_SYS_ADMIN): the isolation that still holds.
 
@@ -324,6 +325,51 @@ def test_localhost_listener_is_unreachable():
         sandbox.close()
         listener.close()
     assert "Network is unreachable" in failure.value.message, failure.value
+
+
+# ----------------------------------------------------------------------------- out of memory
+
+OOM = textwrap.dedent("""
+    def oom_score_adj():
+        with open("/proc/self/oom_score_adj") as adj:
+            return float(adj.read())
+
+    def lower_oom_score_adj():
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("0")
+
+    def killed_by_the_kernel():
+        import os, signal
+        os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_out_of_memory_takes_the_students_process_and_says_so():
+    """A container out of memory has its kernel kill the process with the highest score: the
+    student's process is at the top (oom_score_adj 1000), and its death by SIGKILL reaches
+    the student as running out of memory."""
+    sandbox = Sandbox(solution_with(OOM), LIMITS)
+    try:
+        assert sandbox.call(PG, "oom_score_adj") == 1000
+        with pytest.raises(StudentError) as killed:
+            sandbox.call(PG, "killed_by_the_kernel")
+    finally:
+        sandbox.close()
+    assert "SIGKILL" in killed.value.message and "ran out of memory" in killed.value.message, killed.value
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and MODE in ("root", "none"),
+                    reason=f"isolation here is {MODE!r} as root: the student's process runs as root and could")
+def test_the_student_cannot_lower_its_oom_score():
+    sandbox = Sandbox(solution_with(OOM), LIMITS)
+    try:
+        with pytest.raises(StudentError) as lowered:
+            sandbox.call(PG, "lower_oom_score_adj")
+        assert sandbox.call(PG, "oom_score_adj") == 1000
+    finally:
+        sandbox.close()
+    assert "Permission denied" in lowered.value.message or "Operation not permitted" in lowered.value.message, \
+        lowered.value
 
 
 # ----------------------------------------------------------------------------- the process limit

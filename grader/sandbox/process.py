@@ -315,7 +315,11 @@ class Sandbox:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
-            return f"{what} killed the process ({name}{', a segmentation fault' if name == 'SIGSEGV' else ''})"
+            why = {"SIGSEGV": ", a segmentation fault",
+                   # nothing of the grader's sends it here (a timeout is reported before): the kernel's
+                   # out-of-memory killer, which picks the student's process first (limit_resources)
+                   "SIGKILL": ": most likely it ran out of memory; look for very large arrays or tensors"}
+            return f"{what} killed the process ({name}{why.get(name, '')})"
         return f"{what} ended the process (exit code {code}, e.g. os._exit or a crash)"
 
     def _ensure_process(self) -> None:
