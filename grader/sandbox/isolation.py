@@ -21,6 +21,7 @@ GRADER_ISOLATION=namespace|user|none restricts the choice (for tests).
 """
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import shlex
@@ -119,13 +120,14 @@ def _probe(iso: Isolation) -> bool:
     lease = identity.lease()
     base = Path(tempfile.mkdtemp(prefix="grader-probe-"))
     try:
-        kwargs = {}
+        user = None
         if iso.mode == "namespace":
             (base / "root").mkdir()
             command = namespace_command(iso, command, lease.uid, base / "root", [])
         else:
-            kwargs = {"user": lease.uid, "group": lease.gid, "extra_groups": []}
-        result = subprocess.run(command, env=env, capture_output=True, timeout=120, cwd="/", **kwargs)
+            user = (lease.uid, lease.gid)
+        result = subprocess.run(command, env=env, capture_output=True, timeout=120, cwd="/",
+                                preexec_fn=functools.partial(prepare_child, 0, 0, user))
         return result.returncode == 0 and b"sandbox-ok" in result.stdout
     except (OSError, subprocess.SubprocessError):
         return False
@@ -225,9 +227,11 @@ def lock_down() -> None:
             pass
 
 
-def limit_resources(memory_bytes: int, processes: int) -> None:
+def prepare_child(memory_bytes: int, processes: int, user: tuple[int, int] | None = None) -> None:
     """In the child, before it runs Python: no core dumps, bounded memory, files, processes;
-    first in line for the out-of-memory killer."""
+    first in line for the out-of-memory killer; then, if `user` (uid, gid) is given, that
+    user's identity (here rather than with subprocess's `user=`, which would drop root before
+    this runs: a process that has changed its uid may no longer write its own /proc files)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if processes > 0:
         resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
@@ -239,3 +243,8 @@ def limit_resources(memory_bytes: int, processes: int) -> None:
     # grader (which then reports it): the highest score, which only a privileged process lowers.
     with open("/proc/self/oom_score_adj", "w") as adj:
         adj.write("1000")
+    if user is not None:
+        uid, gid = user
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)

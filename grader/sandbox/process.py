@@ -29,7 +29,7 @@ import numpy as np
 from .. import wire
 from ..config import Limits
 from . import identity
-from .isolation import PROCESS_LIMIT, hidden_paths, isolation, limit_resources, lock_down, namespace_command, python_dirs
+from .isolation import PROCESS_LIMIT, hidden_paths, isolation, lock_down, namespace_command, prepare_child, python_dirs
 from .messages import GraderError, StudentError, call_message, import_message
 from .staging import stage
 
@@ -84,9 +84,9 @@ class Sandbox:
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.scratch), "TMPDIR": str(self.scratch), "LANG": "C.UTF-8",
                "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "OMP_NUM_THREADS": "1",
                "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
-        kwargs = {}
+        user = None
         if self.iso.mode == "user":
-            kwargs = {"user": self.lease.uid, "group": self.lease.gid, "extra_groups": []}
+            user = (self.lease.uid, self.lease.gid)
         elif self.iso.mode == "namespace":
             (self.base / "root").mkdir(mode=0o755, exist_ok=True)
             command = namespace_command(self.iso, command, self.lease.uid, self.base / "root", [self.staging],
@@ -96,8 +96,8 @@ class Sandbox:
             self.process = subprocess.Popen(
                 command, env=env, cwd=str(self.staging), stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(request_read, response_write),
-                start_new_session=True, **kwargs,
-                preexec_fn=functools.partial(limit_resources, self.limits.memory_mb << 20, processes))
+                start_new_session=True,
+                preexec_fn=functools.partial(prepare_child, self.limits.memory_mb << 20, processes, user))
         finally:
             os.close(request_read)
             os.close(response_write)
@@ -317,7 +317,7 @@ class Sandbox:
                 name = f"signal {-code}"
             why = {"SIGSEGV": ", a segmentation fault",
                    # nothing of the grader's sends it here (a timeout is reported before): the kernel's
-                   # out-of-memory killer, which picks the student's process first (limit_resources)
+                   # out-of-memory killer, which picks the student's process first (prepare_child)
                    "SIGKILL": ": most likely it ran out of memory; look for very large arrays or tensors"}
             return f"{what} killed the process ({name}{why.get(name, '')})"
         return f"{what} ended the process (exit code {code}, e.g. os._exit or a crash)"
