@@ -142,6 +142,7 @@ class Outcome:
     complete: bool
     seconds: float
     memory: Memory
+    container: str  # its limits, or "none"
     note: str = ""
     isolation: str = ""
 
@@ -327,10 +328,13 @@ def measured(command: list[str], log: Path, limits: tuple[int, float] | None = N
     return Measure(process.returncode, seconds, memory)
 
 
-def grade(root: Path, name: str, submission: Path, tests: int, logs: Path,
+def grade(root: Path, case: str, submission: Path, tests: int, logs: Path,
           limits: tuple[int, float] | None) -> Outcome:
-    """run_autograder on one submission, with Gradescope's metadata naming a user of its own:
-    each case computes its own hidden instance, as every submission does on Gradescope."""
+    """run_autograder on one submission, in a container with `limits` (memory MB, CPUs) or
+    none, with Gradescope's metadata naming a user of its own: each run computes its own
+    hidden instance, as every submission does on Gradescope."""
+    name = case if limits else f"{case}-no-limits"
+    container = f"{limits[0]} MB, {limits[1]:g} CPU" if limits else "none"
     autograder = root / "autograder"
     for folder in ("submission", "results"):
         shutil.rmtree(autograder / folder, ignore_errors=True)
@@ -343,7 +347,7 @@ def grade(root: Path, name: str, submission: Path, tests: int, logs: Path,
     try:
         results = json.loads((autograder / "results" / "results.json").read_text())
     except (OSError, ValueError) as error:
-        return Outcome(name, None, 0, 0, False, seconds, measure.memory, f"no valid results.json: {error}")
+        return Outcome(case, None, 0, 0, False, seconds, measure.memory, container, f"no valid results.json: {error}")
     listed = results.get("tests") or []
     complete = len(listed) == tests and all({"name", "score", "max_score", "status"} <= set(t) for t in listed)
     notes = [] if code == 0 else [f"run_autograder exit {code}"]
@@ -351,10 +355,10 @@ def grade(root: Path, name: str, submission: Path, tests: int, logs: Path,
     if strays:
         notes.append("other files in the results folder: " + ", ".join(strays))
     isolation = re.search(r"^isolation: (.*)$", results.get("output", ""), re.MULTILINE)
-    if name == "hog" and not any(OUT_OF_MEMORY in t.get("output", "") for t in listed):
+    if case == "hog" and not any(OUT_OF_MEMORY in t.get("output", "") for t in listed):
         notes.append(f"no message says '{OUT_OF_MEMORY}'")
-    return Outcome(name, results.get("score"), sum(t.get("max_score", 0) for t in listed), len(listed), complete,
-                   seconds, measure.memory, "; ".join(notes), isolation.group(1) if isolation else "")
+    return Outcome(case, results.get("score"), sum(t.get("max_score", 0) for t in listed), len(listed), complete,
+                   seconds, measure.memory, container, "; ".join(notes), isolation.group(1) if isolation else "")
 
 
 # ----------------------------------------------------------------------------- the report
@@ -374,13 +378,13 @@ def verdict(outcome: Outcome) -> str:
         problems.append("lost no points")
     elif outcome.case in ("forger", "hanger") and outcome.score != 0:
         problems.append("not 0")
-    elif outcome.case == "hog" and outcome.memory.charged_mb and not 0 < outcome.score < outcome.max_score:
+    elif outcome.case == "hog" and outcome.container != "none" and not 0 < outcome.score < outcome.max_score:
         problems.append("not between 0 and full marks")
     if outcome.memory.pss_mb > MEMORY_TARGET_MB:
         problems.append(f"PSS over {MEMORY_TARGET_MB} MB")
     if outcome.memory.oom_kills and outcome.case != "hog":
         problems.append(f"{outcome.memory.oom_kills} process(es) killed at the memory limit")
-    if outcome.case == "reference" and outcome.seconds > HALF_CPU_TARGET_S:
+    if outcome.case == "reference" and outcome.container != "none" and outcome.seconds > HALF_CPU_TARGET_S:
         problems.append(f"over {HALF_CPU_TARGET_S} s")
     if outcome.case == "hanger" and outcome.seconds > HANG_TARGET_S:
         problems.append(f"over {HANG_TARGET_S} s")
@@ -438,24 +442,25 @@ def report(args, commit: str, setups: dict, outcomes: dict) -> str:
         notes = sorted({re.sub(r"uid \d+", "uid N", outcome.isolation) for outcome in cases if outcome.isolation})
         lines += ["", f"Isolation of the student's code in {image} (from results.json): "
                   + (" / ".join(notes) or "not reported")]
-    lines += ["", "| image | submission | score | results.json | grade time | peak PSS, pre-pass | "
+    lines += ["", "| image | submission | container | score | results.json | grade time | peak PSS, pre-pass | "
               "peak PSS, grading | peak RSS | charged | OOM kills | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for image, cases in outcomes.items():
         for outcome in cases:
             score = "none" if outcome.score is None else f"{outcome.score:g}/{outcome.max_score:g}"
             full = f"complete ({outcome.tests} tests)" if outcome.complete else f"INCOMPLETE ({outcome.tests} tests)"
             note = verdict(outcome) + (f" ({outcome.note})" if outcome.note else "")
             memory = outcome.memory
-            charged = f"{memory.charged_mb:.0f} MB" if args.container else "-"
-            lines.append(f"| {image} | {outcome.case} | {score} | {full} | {outcome.seconds:.1f} s | "
+            charged = f"{memory.charged_mb:.0f} MB" if outcome.container != "none" else "-"
+            lines.append(f"| {image} | {outcome.case} | {outcome.container} | {score} | {full} | {outcome.seconds:.1f} s | "
                          f"{memory.prepass.pss_mb:.0f} MB | {memory.grading.pss_mb:.0f} MB | {memory.rss_mb:.0f} MB "
                          f"| {charged} | {memory.oom_kills} | {note} |")
     lines += ["", "The processes of more than 20 MB PSS when each sum peaked (pid, command: PSS):", ""]
     for image, cases in outcomes.items():
         for outcome in cases:
-            lines += [f"- {image}, {outcome.case}, pre-pass: {outcome.memory.prepass.at_peak or '(none ran)'}",
-                      f"- {image}, {outcome.case}, grading: {outcome.memory.grading.at_peak}"]
+            where = f"{image}, {outcome.case}, container {outcome.container}"
+            lines += [f"- {where}, pre-pass: {outcome.memory.prepass.at_peak or '(none ran)'}",
+                      f"- {where}, grading: {outcome.memory.grading.at_peak}"]
     lines += ["", "Logs of this run (setup.sh and each run_autograder): " + str(args.logs), ""]
     return "\n".join(lines)
 
@@ -505,6 +510,10 @@ def main() -> int:
             (args.logs / image).mkdir()
             for name in args.submissions:
                 outcome = grade(root, name, cases[name], tests, args.logs / image, limits)
+                outcomes[image].append(outcome)
+                print(f"{image}: {outcome}", flush=True)
+            if limits and "reference" in args.submissions:  # its footprint when nothing makes the kernel reclaim
+                outcome = grade(root, "reference", cases["reference"], tests, args.logs / image, None)
                 outcomes[image].append(outcome)
                 print(f"{image}: {outcome}", flush=True)
             if not args.keep:
