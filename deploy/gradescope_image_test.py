@@ -58,6 +58,7 @@ from pathlib import Path
 
 from container import Container
 from grader.sandbox.process import descendants
+from grader.stubs import GRADED_MODULES
 
 try:
     import tomllib
@@ -65,7 +66,6 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parent.parent
-GRADED_MODULES = ("policy_gradient", "natural_gradient")
 MEMORY_TARGET_MB = 700  # issue 8: peak PSS of grading in the image
 HALF_CPU_TARGET_S = 60  # a correct submission at half a CPU
 GRADESCOPE_MEMORY_MB, GRADESCOPE_CPUS = 768, 0.5  # the default container
@@ -225,7 +225,7 @@ def build_zip(ref: str, scratch: Path) -> tuple[Path, Path, str]:
 
 
 def submissions(checkout: Path, folder: Path) -> dict[str, Path]:
-    """The four submissions, each a folder with the two graded files."""
+    """The five submissions, each a folder with the two graded files."""
     def write(name: str, texts: dict[str, str]) -> Path:
         (folder / name).mkdir(parents=True)
         for module, text in texts.items():
